@@ -1,0 +1,17 @@
+"""sysvshm: System V shared memory for Python, with the interface of mmap.
+
+``sysvshm.shm`` is a segment object that behaves like ``mmap.mmap``; the
+functions ftok, shmget, shmat, shmdt and shmctl mirror the C API of
+<sys/ipc.h> and <sys/shm.h> as the os module mirrors system calls.
+"""
+from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE
+from sysvshm._shm import *  # noqa: F401,F403  (the platform's constants)
+from sysvshm._shm import __all__ as _shm_all
+from sysvshm._types import shm_info, shminfo, stat_result
+
+__version__ = "0.1.0"
+
+__all__ = sorted(
+    [*_shm_all, "ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "stat_result",
+     "shminfo", "shm_info", "__version__"]
+)

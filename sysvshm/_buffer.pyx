@@ -1,0 +1,479 @@
+# cython: language_level=3, embedsignature=True
+"""The mmap-style core: one implementation of every method of mmap.mmap.
+
+Semantics, error types and messages follow CPython's Modules/mmapmodule.c so that
+code written for mmap.mmap keeps working. Two rules make it safe:
+
+* Any step that can run Python code (``__index__``, a foreign buffer export) is
+  followed by a fresh "still open?" check and bounds computed from the current
+  size, so a callback that closes the object cannot make us touch unmapped memory.
+* Operations that release the GIL while using the address *pin* it; ``close()``
+  from another thread then detaches only after the last pin is dropped.
+"""
+cimport cython
+from cpython.buffer cimport PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.number cimport PyNumber_Index, PyNumber_AsSsize_t, PyIndex_Check
+from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
+from libc.string cimport memchr, memcmp, memmove, memcpy
+from libc.errno cimport errno
+
+from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
+from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, MS_SYNC
+
+cdef extern from "<string.h>" nogil:
+    # A GNU/BSD extension; Python.h defines _GNU_SOURCE before any header.
+    void *memmem(const void *haystack, size_t hlen, const void *needle, size_t nlen)
+
+cdef extern from "Python.h":
+    Py_ssize_t PY_SSIZE_T_MAX
+    bint PySlice_Check(object)
+
+ACCESS_DEFAULT = ACCESS_DEFAULT_
+ACCESS_READ = ACCESS_READ_
+ACCESS_WRITE = ACCESS_WRITE_
+ACCESS_COPY = ACCESS_COPY_
+_ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
+
+
+cdef inline Py_ssize_t _optional_ssize(object value, Py_ssize_t default) except? -1:
+    # CPython's _Py_convert_optional_to_ssize_t: None means "the default".
+    if value is None:
+        return default
+    if not PyIndex_Check(value):
+        raise TypeError(
+            f"argument should be integer or None, not '{type(value).__name__}'")
+    return PyNumber_AsSsize_t(value, OverflowError)
+
+
+cdef inline Py_ssize_t _as_index(object item) except? -1:
+    return PyNumber_AsSsize_t(item, IndexError)
+
+
+cdef class _Default:
+    # Stands for "the whole length" in signatures where the stdlib accepts an
+    # int but not None (flush, madvise), so None keeps raising TypeError there.
+    def __repr__(self):
+        return "<length>"
+
+cdef object _LENGTH = _Default()
+
+
+@cython.auto_pickle(False)
+cdef class _Buffer:
+    """Base of sysvshm.shm and sysvshm.mmap.mmap; not instantiated directly."""
+
+    def __dealloc__(self):
+        cdef char *addr = self._data if self._data != NULL else self._pending
+        cdef Py_ssize_t size = self._size if self._data != NULL else self._pending_size
+        self._data = NULL
+        self._pending = NULL
+        if addr != NULL and self._release != NULL:
+            self._release(addr, size)
+
+    cdef int _set_memory(self, char *data, Py_ssize_t size, int access,
+                         release_func release) except -1:
+        self._data = data
+        self._size = size
+        self._pos = 0
+        self._access = access
+        self._readonly = access == ACCESS_READ_
+        self._release = release
+        return 0
+
+    cdef int _check_valid(self) except -1:
+        if self._data == NULL:
+            raise_closed()
+        return 0
+
+    cdef int _check_writable(self) except -1:
+        if self._readonly:
+            raise_readonly()
+        return 0
+
+    cdef int _unmap(self) except -1:
+        cdef char *addr = self._data
+        cdef Py_ssize_t size = self._size
+        if addr == NULL:
+            return 0
+        # Clear the field before the GIL goes: from here on every other thread
+        # sees a closed object.
+        self._data = NULL
+        if self._pins:
+            self._pending = addr
+            self._pending_size = size
+            return 0
+        with nogil:
+            self._release(addr, size)
+        return 0
+
+    cdef char *_pin(self) except NULL:
+        if self._data == NULL:
+            raise_closed()
+        self._pins += 1
+        return self._data
+
+    cdef void _unpin(self) noexcept:
+        cdef char *addr
+        self._pins -= 1
+        if self._pins == 0 and self._pending != NULL:
+            addr = self._pending
+            self._pending = NULL
+            with nogil:
+                self._release(addr, self._pending_size)
+
+    cdef str _repr_name(self):
+        return type(self).__name__
+
+    cdef str _repr_tail(self):
+        return ""
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close(self):
+        """Release the memory. Idempotent; BufferError while buffers are exported."""
+        if self._exports > 0:
+            raise BufferError("cannot close exported pointers exist")
+        self._unmap()
+
+    @property
+    def closed(self):
+        """True once close() has been called."""
+        return self._data == NULL
+
+    def __enter__(self):
+        self._check_valid()
+        return self
+
+    def __exit__(self, *args):
+        self.close()
+
+    def __repr__(self):
+        name = self._repr_name()
+        if self._data == NULL:
+            return f"<{name} closed=True>"
+        return (f"<{name} closed=False, access={_ACCESS_NAMES[self._access]}, "
+                f"length={self._size}, pos={self._pos}{self._repr_tail()}>")
+
+    # -- buffer protocol ---------------------------------------------------
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        self._check_valid()
+        PyBuffer_FillInfo(view, self, self._data, self._size, self._readonly, flags)
+        self._exports += 1
+
+    def __releasebuffer__(self, Py_buffer *view):
+        self._exports -= 1
+
+    # -- sequence ----------------------------------------------------------
+
+    def __len__(self):
+        self._check_valid()
+        return self._size
+
+    def __getitem__(self, item):
+        cdef Py_ssize_t i, start, stop, step, n, k
+        cdef bytes result
+        cdef char *out
+        self._check_valid()
+        if PyIndex_Check(item):
+            i = _as_index(item)
+            self._check_valid()
+            if i < 0:
+                i += self._size
+            if i < 0 or i >= self._size:
+                raise IndexError("mmap index out of range")
+            return <unsigned char>self._data[i]
+        if PySlice_Check(item):
+            PySlice_Unpack(item, &start, &stop, &step)
+            self._check_valid()
+            n = PySlice_AdjustIndices(self._size, &start, &stop, step)
+            if n <= 0:
+                return b""
+            if step == 1:
+                return PyBytes_FromStringAndSize(self._data + start, n)
+            result = PyBytes_FromStringAndSize(NULL, n)
+            out = PyBytes_AS_STRING(result)
+            for k in range(n):
+                out[k] = self._data[start + k * step]
+            return result
+        raise TypeError("mmap indices must be integers")
+
+    def __setitem__(self, item, value):
+        cdef Py_ssize_t i, v, start, stop, step, n, k
+        cdef Py_buffer buf
+        cdef const char *src
+        self._check_valid()
+        self._check_writable()
+        if PyIndex_Check(item):
+            i = _as_index(item)
+            if not PyIndex_Check(value):
+                self._check_index(i)
+                raise TypeError("mmap item value must be an int")
+            v = PyNumber_AsSsize_t(value, TypeError)
+            # __index__ of item or value may have closed us.
+            i = self._check_index(i)
+            if v < 0 or v > 255:
+                raise ValueError("mmap item value must be in range(0, 256)")
+            self._data[i] = <char>v
+            return
+        if PySlice_Check(item):
+            PySlice_Unpack(item, &start, &stop, &step)
+            PyObject_GetBuffer(value, &buf, PyBUF_SIMPLE)
+            try:
+                self._check_valid()
+                n = PySlice_AdjustIndices(self._size, &start, &stop, step)
+                if buf.len != n:
+                    raise IndexError("mmap slice assignment is wrong size")
+                if n == 0:
+                    return
+                src = <const char *>buf.buf
+                if step == 1:
+                    memmove(self._data + start, src, n)
+                else:
+                    for k in range(n):
+                        self._data[start + k * step] = src[k]
+            finally:
+                PyBuffer_Release(&buf)
+            return
+        raise TypeError("mmap indices must be integer")
+
+    cdef Py_ssize_t _check_index(self, Py_ssize_t i) except -1:
+        self._check_valid()
+        if i < 0:
+            i += self._size
+        if i < 0 or i >= self._size:
+            raise IndexError("mmap index out of range")
+        return i
+
+    def __delitem__(self, item):
+        self._check_valid()
+        self._check_writable()
+        if PyIndex_Check(item):
+            self._check_index(_as_index(item))
+            raise TypeError("mmap doesn't support item deletion")
+        if PySlice_Check(item):
+            raise TypeError("mmap object doesn't support slice deletion")
+        raise TypeError("mmap indices must be integer")
+
+    def __iter__(self):
+        # mmap iterates through its sequence slot, which yields 1-byte bytes.
+        cdef Py_ssize_t i = 0
+        while True:
+            self._check_valid()
+            if i >= self._size:
+                return
+            yield PyBytes_FromStringAndSize(self._data + i, 1)
+            i += 1
+
+    # -- file-like ---------------------------------------------------------
+
+    def read(self, n=None, /):
+        """Return up to *n* bytes from the current position (all if None or negative)."""
+        cdef Py_ssize_t num, remaining
+        self._check_valid()
+        num = _optional_ssize(n, -1)
+        self._check_valid()
+        remaining = self._size - self._pos if self._pos < self._size else 0
+        if num < 0 or num > remaining:
+            num = remaining
+        result = PyBytes_FromStringAndSize(self._data + self._pos, num)
+        self._pos += num
+        return result
+
+    def read_byte(self):
+        """Return the byte at the current position as an int and advance by one."""
+        self._check_valid()
+        if self._pos >= self._size:
+            raise ValueError("read byte out of range")
+        self._pos += 1
+        return <unsigned char>self._data[self._pos - 1]
+
+    def readline(self):
+        """Return one line, up to and including b'\\n', from the current position."""
+        cdef Py_ssize_t remaining, n
+        cdef char *start
+        cdef char *eol
+        self._check_valid()
+        remaining = self._size - self._pos if self._pos < self._size else 0
+        start = self._data + self._pos
+        eol = <char *>memchr(start, b'\n', remaining)
+        n = (eol - start + 1) if eol != NULL else remaining
+        result = PyBytes_FromStringAndSize(start, n)
+        self._pos += n
+        return result
+
+    def write(self, data, /):
+        """Write a bytes-like object at the current position; return its length."""
+        cdef Py_buffer buf
+        cdef Py_ssize_t n
+        self._check_valid()
+        PyObject_GetBuffer(data, &buf, PyBUF_SIMPLE)
+        try:
+            self._check_valid()
+            self._check_writable()
+            n = buf.len
+            if self._pos > self._size or self._size - self._pos < n:
+                raise ValueError("data out of range")
+            memmove(self._data + self._pos, buf.buf, n)
+            self._pos += n
+        finally:
+            PyBuffer_Release(&buf)
+        return n
+
+    def write_byte(self, byte, /):
+        """Write one byte (an int in range(256)) at the current position."""
+        cdef unsigned char value = _as_ubyte(byte)
+        self._check_valid()
+        self._check_writable()
+        if self._pos >= self._size:
+            raise ValueError("write byte out of range")
+        self._data[self._pos] = <char>value
+        self._pos += 1
+
+    def seek(self, Py_ssize_t pos, int whence=0, /):
+        """Set the position (whence 0: absolute, 1: relative, 2: from the end); return it."""
+        cdef Py_ssize_t where
+        self._check_valid()
+        if whence == 0:
+            where = pos
+        elif whence == 1:
+            if pos > 0 and PY_SSIZE_T_MAX - self._pos < pos:
+                raise ValueError("seek out of range")
+            where = self._pos + pos
+        elif whence == 2:
+            if pos > 0 and PY_SSIZE_T_MAX - self._size < pos:
+                raise ValueError("seek out of range")
+            where = self._size + pos
+        else:
+            raise ValueError("unknown seek type")
+        if where < 0 or where > self._size:
+            raise ValueError("seek out of range")
+        self._pos = where
+        return where
+
+    def seekable(self):
+        """Always True."""
+        return True
+
+    def tell(self):
+        """Return the current position."""
+        self._check_valid()
+        return self._pos
+
+    def size(self):
+        """Return the length of the memory."""
+        self._check_valid()
+        return self._size
+
+    def find(self, sub, start=None, end=None, /):
+        """Lowest index of *sub* in [start, end) (start defaults to the position), or -1."""
+        return self._find(sub, start, end, False)
+
+    def rfind(self, sub, start=None, end=None, /):
+        """Highest index of *sub* in [start, end) (start defaults to the position), or -1."""
+        return self._find(sub, start, end, True)
+
+    cdef Py_ssize_t _find(self, sub, start, end, bint reverse) except -2:
+        cdef Py_buffer buf
+        cdef Py_ssize_t s, e, n, p
+        cdef const char *hit
+        self._check_valid()
+        PyObject_GetBuffer(sub, &buf, PyBUF_SIMPLE)
+        try:
+            s = _optional_ssize(start, self._pos)
+            e = _optional_ssize(end, self._size)
+            self._check_valid()
+            s = _clamp(s, self._size)
+            e = _clamp(e, self._size)
+            n = buf.len
+            if e - s < n:
+                return -1
+            if not reverse:
+                hit = <const char *>memmem(self._data + s, e - s, buf.buf, n)
+                return hit - self._data if hit != NULL else -1
+            p = e - n
+            while p >= s:
+                if memcmp(self._data + p, buf.buf, n) == 0:
+                    return p
+                p -= 1
+            return -1
+        finally:
+            PyBuffer_Release(&buf)
+
+    def move(self, Py_ssize_t dest, Py_ssize_t src, Py_ssize_t count, /):
+        """Copy *count* bytes from offset *src* to offset *dest* (regions may overlap)."""
+        self._check_valid()
+        self._check_writable()
+        if (dest < 0 or src < 0 or count < 0
+                or self._size - dest < count or self._size - src < count):
+            raise ValueError("source, destination, or count out of range")
+        memmove(self._data + dest, self._data + src, count)
+
+    def flush(self, Py_ssize_t offset=0, size=_LENGTH, /):
+        """msync() a range to its backing store (a no-op for read-only memory)."""
+        cdef Py_ssize_t length
+        cdef char *addr
+        cdef int rc, err = 0
+        self._check_valid()
+        length = self._size if size is _LENGTH else <Py_ssize_t>size
+        if length < 0 or offset < 0 or self._size - offset < length:
+            raise ValueError("flush values out of range")
+        if self._access == ACCESS_READ_ or self._access == ACCESS_COPY_:
+            return None
+        addr = self._pin()
+        try:
+            with nogil:
+                rc = msync(addr + offset, <size_t>length, MS_SYNC)
+                if rc == -1:
+                    err = errno
+        finally:
+            self._unpin()
+        if rc == -1:
+            raise_oserror(err)
+
+    def madvise(self, int option, Py_ssize_t start=0, length=_LENGTH, /):
+        """madvise(2) on a range of the memory."""
+        cdef Py_ssize_t n
+        cdef char *addr
+        cdef int rc, err = 0
+        self._check_valid()
+        n = self._size if length is _LENGTH else <Py_ssize_t>length
+        if start < 0 or start >= self._size:
+            raise ValueError("madvise start out of bounds")
+        if n < 0:
+            raise ValueError("madvise length invalid")
+        if PY_SSIZE_T_MAX - start < n:
+            raise OverflowError("madvise length too large")
+        if start + n > self._size:
+            n = self._size - start
+        addr = self._pin()
+        try:
+            with nogil:
+                rc = c_madvise(addr + start, <size_t>n, option)
+                if rc != 0:
+                    err = errno
+        finally:
+            self._unpin()
+        if rc != 0:
+            raise_oserror(err)
+
+
+cdef inline Py_ssize_t _clamp(Py_ssize_t i, Py_ssize_t size) noexcept:
+    if i < 0:
+        i += size
+        if i < 0:
+            i = 0
+    elif i > size:
+        i = size
+    return i
+
+
+cdef unsigned char _as_ubyte(object byte) except? 255:
+    # The "b" format of PyArg_ParseTuple, with its messages.
+    cdef long v = PyNumber_Index(byte)
+    if v < 0:
+        raise OverflowError("unsigned byte integer is less than minimum")
+    if v > 255:
+        raise OverflowError("unsigned byte integer is greater than maximum")
+    return <unsigned char>v

@@ -1,0 +1,11 @@
+from sysvshm._buffer cimport _Buffer
+from sysvshm.includes.sys_ipc cimport key_t
+
+
+cdef class shm(_Buffer):
+    cdef int _shmid
+    cdef key_t _key
+    cdef int _shmat_flags
+    cdef bint _initialized
+
+    cdef int _attach(self, int shmid, int access, Py_ssize_t size, int extra) except -1
