@@ -18,6 +18,7 @@ from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
 from libc.string cimport memchr, memcmp, memmove, memcpy
 from libc.errno cimport errno
 
+from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
 from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, MS_SYNC
 
@@ -54,9 +55,10 @@ cdef class _Default:
     # Stands for "the whole length" in signatures where the stdlib accepts an
     # int but not None (flush, madvise), so None keeps raising TypeError there.
     def __repr__(self):
-        return "<length>"
+        return "<position>" if self is _POS else "<length>"
 
 cdef object _LENGTH = _Default()
+cdef object _POS = _Default.__new__(_Default)
 
 
 @cython.auto_pickle(False)
@@ -331,17 +333,18 @@ cdef class _Buffer:
         self._data[self._pos] = <char>value
         self._pos += 1
 
-    def seek(self, Py_ssize_t pos, int whence=0, /):
+    def seek(self, Py_ssize_t pos, whence=0, /):
         """Set the position (whence 0: absolute, 1: relative, 2: from the end); return it."""
         cdef Py_ssize_t where
+        cdef int how = as_int(whence)
         self._check_valid()
-        if whence == 0:
+        if how == 0:
             where = pos
-        elif whence == 1:
+        elif how == 1:
             if pos > 0 and PY_SSIZE_T_MAX - self._pos < pos:
                 raise ValueError("seek out of range")
             where = self._pos + pos
-        elif whence == 2:
+        elif how == 2:
             if pos > 0 and PY_SSIZE_T_MAX - self._size < pos:
                 raise ValueError("seek out of range")
             where = self._size + pos
@@ -366,11 +369,11 @@ cdef class _Buffer:
         self._check_valid()
         return self._size
 
-    def find(self, sub, start=None, end=None, /):
+    def find(self, sub, start=_POS, end=_LENGTH, /):
         """Lowest index of *sub* in [start, end) (start defaults to the position), or -1."""
         return self._find(sub, start, end, False)
 
-    def rfind(self, sub, start=None, end=None, /):
+    def rfind(self, sub, start=_POS, end=_LENGTH, /):
         """Highest index of *sub* in [start, end) (start defaults to the position), or -1."""
         return self._find(sub, start, end, True)
 
@@ -381,8 +384,8 @@ cdef class _Buffer:
         self._check_valid()
         PyObject_GetBuffer(sub, &buf, PyBUF_SIMPLE)
         try:
-            s = _optional_ssize(start, self._pos)
-            e = _optional_ssize(end, self._size)
+            s = self._pos if start is _POS else <Py_ssize_t>start
+            e = self._size if end is _LENGTH else <Py_ssize_t>end
             self._check_valid()
             s = _clamp(s, self._size)
             e = _clamp(e, self._size)
@@ -432,11 +435,12 @@ cdef class _Buffer:
         if rc == -1:
             raise_oserror(err)
 
-    def madvise(self, int option, Py_ssize_t start=0, length=_LENGTH, /):
+    def madvise(self, option, Py_ssize_t start=0, length=_LENGTH, /):
         """madvise(2) on a range of the memory."""
         cdef Py_ssize_t n
         cdef char *addr
         cdef int rc, err = 0
+        cdef int advice = as_int(option)
         self._check_valid()
         n = self._size if length is _LENGTH else <Py_ssize_t>length
         if start < 0 or start >= self._size:
@@ -450,7 +454,7 @@ cdef class _Buffer:
         addr = self._pin()
         try:
             with nogil:
-                rc = c_madvise(addr + start, <size_t>n, option)
+                rc = c_madvise(addr + start, <size_t>n, advice)
                 if rc != 0:
                     err = errno
         finally:

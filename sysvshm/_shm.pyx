@@ -9,6 +9,7 @@ from libc.string cimport memset
 from libc.errno cimport errno, EINVAL, EIDRM, ENOENT, ENOSPC, EEXIST, EACCES, ENOMEM, EPERM
 
 from sysvshm._buffer cimport _Buffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_, ACCESS_COPY_
+from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror
 from sysvshm.includes cimport sys_ipc as c_ipc
 from sysvshm.includes cimport sys_shm as c_shm
@@ -286,30 +287,33 @@ cdef class shm(_Buffer):
     kernel destroy it once the last process detaches.
     """
 
-    def __init__(self, key=c_ipc.IPC_PRIVATE, Py_ssize_t size=0, int flags=0,
-                 int mode=0o600, *, int access=ACCESS_DEFAULT_, shmid=None):
+    def __init__(self, key=c_ipc.IPC_PRIVATE, Py_ssize_t size=0, flags=0, mode=0o600, *,
+                 access=ACCESS_DEFAULT_, shmid=None):
         cdef key_t k
         cdef int sid
         cdef bint created = False
+        cdef int c_flags = as_int(flags)
+        cdef int c_mode = as_int(mode)
+        cdef int c_access = as_int(access)
         if self._initialized:
             raise TypeError("shm object is already initialized")
-        _check_access(access)
+        _check_access(c_access)
         if size < 0:
             raise ValueError("segment size must not be negative")
-        _check_mode(mode)
+        _check_mode(c_mode)
         if shmid is not None:
-            if key != c_ipc.IPC_PRIVATE or flags:
+            if key != c_ipc.IPC_PRIVATE or c_flags:
                 raise ValueError("shmid= attaches an existing segment: give no key or flags")
-            self._attach(_as_shmid(shmid), access, size, 0)
+            self._attach(_as_shmid(shmid), c_access, size, 0)
             return
         k = _as_key(key)
-        if flags & ~_CREATE_FLAGS:
+        if c_flags & ~_CREATE_FLAGS:
             raise ValueError(
-                f"flags {flags:#o} has bits that are not IPC_CREAT, IPC_EXCL, SHM_HUGETLB, "
+                f"flags {c_flags:#o} has bits that are not IPC_CREAT, IPC_EXCL, SHM_HUGETLB, "
                 f"SHM_HUGE_* or SHM_NORESERVE (permission bits go in mode=)")
-        sid, created = _get_segment(k, size, flags, mode)
+        sid, created = _get_segment(k, size, c_flags, c_mode)
         try:
-            self._attach(sid, access, size, 0)
+            self._attach(sid, c_access, size, 0)
         except BaseException:
             if created:
                 _ctl(sid, c_ipc.IPC_RMID, "remove")
@@ -382,11 +386,12 @@ cdef class shm(_Buffer):
         _require("SHM_UNLOCK", compat.SYSVSHM_HAVE_SHM_LOCK)
         _ctl(self._shmid, compat.SHM_UNLOCK, "unlock")
 
-    def chmod(self, int mode):
+    def chmod(self, mode):
         """shmctl(IPC_SET): set the permission bits."""
+        cdef int c_mode = as_int(mode)
         self._check_valid()
-        _check_mode(mode)
-        _set(self._shmid, -1, -1, mode)
+        _check_mode(c_mode)
+        _set(self._shmid, -1, -1, c_mode)
 
     def chown(self, uid, gid):
         """shmctl(IPC_SET): set the owner; -1 keeps the current uid or gid."""
@@ -463,50 +468,51 @@ cdef tuple _get_segment(key_t key, Py_ssize_t size, int flags, int mode):
 
 # -- the C API -------------------------------------------------------------
 
-def ftok(path, int proj_id):
+def ftok(path, proj_id):
     """ftok(3): derive a key from an existing file's inode and a project id (1-255)."""
     cdef key_t key
     cdef int err = 0
     cdef const char *cpath
-    if proj_id < 1 or proj_id > 255:
+    cdef int c_id = as_int(proj_id)
+    if c_id < 1 or c_id > 255:
         raise ValueError(f"proj_id must be in range(1, 256), not {proj_id}")
     cdef bytes encoded = os.fsencode(path)
     if b"\0" in encoded:
         raise ValueError("embedded null byte")
     cpath = encoded
     with nogil:
-        errno = 0
-        key = c_ipc.ftok(cpath, proj_id)
-        if key == -1:
-            err = errno
-    if key == -1 and err:
+        key = compat.sysvshm_ftok(cpath, c_id, &err)
+    if err:
         raise_oserror(err, None, path)
     return key
 
 
-def shmget(key, Py_ssize_t size=0, int flags=0):
+def shmget(key, Py_ssize_t size=0, flags=0):
     """shmget(2): return the id of the segment of *key*, created if flags has IPC_CREAT.
 
     The low 9 bits of *flags* are the permission bits of a new segment, as in C.
     """
+    cdef key_t k = _as_key(key)
+    cdef int c_flags = as_int(flags)
     if size < 0:
         raise ValueError("segment size must not be negative")
-    return _shmget(_as_key(key), size, flags)
+    return _shmget(k, size, c_flags)
 
 
-def shmat(shmid, int flags=0):
+def shmat(shmid, flags=0):
     """shmat(2): attach the segment *shmid*; return a shm object.
 
     *flags* may hold SHM_RDONLY (a read-only object), SHM_EXEC and SHM_RND. The
     attach address is always chosen by the kernel, so SHM_REMAP is refused.
     """
     cdef int sid = _as_shmid(shmid)
-    if flags & ~_SHMAT_FLAGS:
-        raise ValueError(f"flags {flags:#o} has bits that are not SHM_RDONLY, SHM_EXEC "
+    cdef int c_flags = as_int(flags)
+    if c_flags & ~_SHMAT_FLAGS:
+        raise ValueError(f"flags {c_flags:#o} has bits that are not SHM_RDONLY, SHM_EXEC "
                          f"or SHM_RND (sysvshm never takes an attach address)")
     cdef shm obj = shm.__new__(shm)
-    obj._attach(sid, ACCESS_READ_ if flags & c_shm.SHM_RDONLY else ACCESS_DEFAULT_, 0,
-                flags & ~c_shm.SHM_RDONLY)
+    obj._attach(sid, ACCESS_READ_ if c_flags & c_shm.SHM_RDONLY else ACCESS_DEFAULT_, 0,
+                c_flags & ~c_shm.SHM_RDONLY)
     return obj
 
 
@@ -517,7 +523,7 @@ def shmdt(seg):
     seg.close()
 
 
-def shmctl(shmid, int cmd, buf=None):
+def shmctl(shmid, cmd, buf=None):
     """shmctl(2).
 
     IPC_STAT -> stat_result; SHM_STAT/SHM_STAT_ANY take an index, not an id, and
@@ -526,10 +532,12 @@ def shmctl(shmid, int cmd, buf=None):
     SHM_UNLOCK return None; IPC_INFO -> shminfo; SHM_INFO -> shm_info.
     """
     cdef int sid = _as_shmid(shmid)
+    cmd = as_int(cmd)
     if cmd == c_ipc.IPC_SET:
         if buf is None:
             raise TypeError("IPC_SET needs buf: a stat_result or a mapping of uid, gid, mode")
         uid, gid, mode = _set_fields(buf)
+        mode = as_int(mode)
         if mode != -1:
             _check_mode(mode)
         _set(sid, _owner_id(uid, "uid"), _owner_id(gid, "gid"), mode)

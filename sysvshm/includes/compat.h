@@ -218,6 +218,17 @@ static int sysvshm_shm_info(sysvshm_usage_t *out)
 #endif
 }
 
+/* ftok(3) with its errno: a key of -1 is a valid result, so success is told
+ * apart by clearing errno first. */
+static key_t sysvshm_ftok(const char *path, int proj_id, int *err)
+{
+    key_t key;
+    errno = 0;
+    key = ftok(path, proj_id);
+    *err = (key == (key_t)-1) ? errno : 0;
+    return key;
+}
+
 /* madvise() constants the buffer core may need; 0 flags "absent". */
 #ifdef MADV_POPULATE_READ
 #  define SYSVSHM_HAVE_MADV_POPULATE 1

@@ -41,6 +41,7 @@ cdef extern from "compat.h" nogil:
         long long used_ids
         unsigned long long shm_tot, shm_rss, shm_swp, swap_attempts, swap_successes
 
+    int sysvshm_ftok(const char *path, int proj_id, int *err)
     int sysvshm_stat(int id, int cmd, sysvshm_stat_t *out)
     int sysvshm_set(int id, long long uid, long long gid, long long mode)
     int sysvshm_ipc_info(sysvshm_info_t *out)
