@@ -4,10 +4,10 @@
 functions ftok, shmget, shmat, shmdt and shmctl mirror the C API of
 <sys/ipc.h> and <sys/shm.h> as the os module mirrors system calls.
 """
-from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE
+from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE  # noqa: F401
 from sysvshm._shm import *  # noqa: F401,F403  (the platform's constants)
 from sysvshm._shm import __all__ as _shm_all
-from sysvshm._types import shm_info, shminfo, stat_result
+from sysvshm._types import shm_info, shminfo, stat_result  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from cpython.buffer cimport PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Rele
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.number cimport PyNumber_Index, PyNumber_AsSsize_t, PyIndex_Check
 from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
-from libc.string cimport memchr, memcmp, memmove, memcpy
+from libc.string cimport memchr, memcmp, memmove
 from libc.errno cimport errno
 
 from sysvshm._args cimport as_int

@@ -52,7 +52,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="sysvshm", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("demo", help="share a buffer between two processes", description=demo.__doc__)
+    p = sub.add_parser("demo", help="share a buffer between two processes",
+                       description=demo.__doc__)
     p.add_argument("--start-method", default="spawn",
                    choices=multiprocessing.get_all_start_methods())
     p.set_defaults(func=demo)

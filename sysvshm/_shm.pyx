@@ -3,7 +3,6 @@
 
 Man pages: shmget(2), shmat(2), shmdt(2), shmctl(2), ftok(3), svipc(7).
 """
-cimport cython
 from cpython.number cimport PyNumber_Index
 from libc.string cimport memset
 from libc.errno cimport errno, EINVAL, EIDRM, ENOENT, ENOSPC, EEXIST, EACCES, ENOMEM, EPERM
@@ -40,6 +39,7 @@ SHM_RND = c_shm.SHM_RND
 def _export(name, value):
     globals()[name] = value
     __all__.append(name)
+
 
 # Each constant exists in Python only where the platform defines it.
 if compat.SYSVSHM_HAVE_IPC_INFO:
@@ -437,7 +437,6 @@ cdef int _require(str name, int have) except -1:
 
 cdef tuple _get_segment(key_t key, Py_ssize_t size, int flags, int mode):
     """shmget() for the segment object: return (shmid, created_by_us)."""
-    cdef int shmid, err
     if key == c_ipc.IPC_PRIVATE:
         if size == 0:
             raise ValueError("cannot create an empty segment: size must be > 0")
@@ -571,4 +570,5 @@ def _set_fields(buf):
     try:
         return buf.uid, buf.gid, buf.mode
     except AttributeError:
-        raise TypeError("IPC_SET buf must be a stat_result or a mapping of uid, gid, mode") from None
+        raise TypeError(
+            "IPC_SET buf must be a stat_result or a mapping of uid, gid, mode") from None

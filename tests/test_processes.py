@@ -7,9 +7,9 @@ import os
 import pickle
 import traceback
 
+import _children
 import pytest
 
-import _children
 import sysvshm
 
 TIMEOUT = 60
