@@ -3,20 +3,13 @@ import errno
 import os
 import pathlib
 
+import _proc
 import pytest
 
 import sysvshm
 from sysvshm import IPC_CREAT, IPC_EXCL, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT
 
-
-def read_proc(shmid):
-    with open("/proc/sysvipc/shm") as f:
-        header = next(f).split()
-        for line in f:
-            row = dict(zip(header, line.split()))
-            if int(row["shmid"]) == shmid:
-                return {k: int(v, 8 if k == "perms" else 10) for k, v in row.items()}
-    return None
+read_proc = _proc.row
 
 
 # -- constants ---------------------------------------------------------------
@@ -171,10 +164,7 @@ def test_shmget_bad_arguments(args, exc):
     assert read_all_ids() == before
 
 
-def read_all_ids():
-    with open("/proc/sysvipc/shm") as f:
-        next(f)
-        return {int(line.split()[1]) for line in f}
+read_all_ids = _proc.own_ids
 
 
 def test_shmctl_removed_id_is_file_not_found():
@@ -226,8 +216,12 @@ def test_shmctl_info_matches_proc():
         with open(f"/proc/sys/kernel/{field}") as f:
             assert getattr(info, field) == int(f.read())
     assert info.shmmin == 1
-    usage = sysvshm.shmctl(0, sysvshm.SHM_INFO)
-    assert usage.used_ids == len(read_all_ids())
+    for _ in range(10):  # other processes may create or remove segments meanwhile
+        before = len(_proc.rows())
+        usage = sysvshm.shmctl(0, sysvshm.SHM_INFO)
+        if len(_proc.rows()) == before:
+            break
+    assert usage.used_ids == before
 
 
 def test_shm_stat_by_index(seg):
@@ -290,7 +284,7 @@ def test_shmdt_needs_a_segment():
 
 
 def test_shmat_missing_id():
-    ids = read_all_ids()
+    ids = {r["shmid"] for r in _proc.rows()}
     missing = max(ids, default=0) + 12345
     with pytest.raises(FileNotFoundError):
         sysvshm.shmat(missing)

@@ -6,6 +6,7 @@ import pickle
 import threading
 import weakref
 
+import _proc
 import pytest
 
 import sysvshm
@@ -14,14 +15,7 @@ from sysvshm import IPC_CREAT, IPC_EXCL
 MiB = 1 << 20
 
 
-def proc_row(shmid):
-    with open("/proc/sysvipc/shm") as f:
-        header = next(f).split()
-        for line in f:
-            row = dict(zip(header, line.split()))
-            if int(row["shmid"]) == shmid:
-                return row
-    return None
+proc_row = _proc.row
 
 
 # -- creating and attaching ---------------------------------------------------
@@ -109,17 +103,14 @@ def test_creating_does_not_touch_the_pages(make_shm):
 
 
 def test_creating_a_segment_that_fails_to_attach_is_removed(free_key):
-    before = set(_ids())
+    before = _ids()
     with pytest.raises(ValueError):
         # created, then the attach-time check refuses: must not leak
         sysvshm.shm(free_key, 10, IPC_CREAT, access=99)
-    assert set(_ids()) == before
+    assert _ids() == before
 
 
-def _ids():
-    with open("/proc/sysvipc/shm") as f:
-        next(f)
-        return [int(line.split()[1]) for line in f]
+_ids = _proc.own_ids
 
 
 @pytest.mark.parametrize("kwargs,exc", [

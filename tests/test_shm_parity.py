@@ -16,6 +16,7 @@ CONTENT = bytes(range(48)) + b"line one\nline two\n\x00\x00\x00\x00\x00\x00"[:16
 assert len(CONTENT) == SIZE
 
 PY313 = sys.version_info >= (3, 13)
+PY39_ARG_MESSAGES = ("integer argument expected", "an integer is required")
 
 
 class Index:
@@ -198,7 +199,11 @@ def _readonly_copy(src):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_as_stdlib_mmap(name, make_shm):
     ref, ours, ref_mem, our_mem = run_pair(CASES[name], make_shm)
-    if name == "seek-kw" or name.startswith("madvise-bad"):
+    if ref[0] == "raised" and ref[2].startswith(PY39_ARG_MESSAGES):
+        # Python 3.9's argument parser words int conversion errors its own way
+        # ("integer argument expected, got float"); the exception type matches.
+        assert ours[:2] == ref[:2]
+    elif name == "seek-kw" or name.startswith("madvise-bad"):
         # argument-parsing wording differs between METH_VARARGS and Cython;
         # the type of the error is what code relies on.
         assert ours[:2] == ref[:2]
