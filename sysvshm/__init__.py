@@ -5,6 +5,7 @@ functions ftok, shmget, shmat, shmdt and shmctl mirror the C API of
 <sys/ipc.h> and <sys/shm.h> as the os module mirrors system calls.
 """
 from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE  # noqa: F401
+from sysvshm._inventory import limits, limits_result, remove, segments  # noqa: F401
 from sysvshm._shm import *  # noqa: F401,F403  (the platform's constants)
 from sysvshm._shm import __all__ as _shm_all
 from sysvshm._types import shm_info, shminfo, stat_result  # noqa: F401
@@ -13,5 +14,6 @@ __version__ = "0.1.0"
 
 __all__ = sorted(
     [*_shm_all, "ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "stat_result",
-     "shminfo", "shm_info", "__version__"]
+     "shminfo", "shm_info", "segments", "limits", "limits_result", "remove",
+     "__version__"]
 )

@@ -1,12 +1,256 @@
-"""The ``sysvshm`` command. Subcommands: demo."""
+"""sysvshm: inspect and manage System V shared memory (ipcs/ipcrm in Python).
+
+Exit status: 0 on success, 1 when an operation failed, 2 for bad usage.
+"""
 import argparse
+import datetime
+import json
 import multiprocessing
+import os
+import pwd
+import re
 import sys
 import time
 
 import sysvshm
+from sysvshm._inventory import command_of, is_orphan, pid_alive
 
 DEMO_SIZE = 16 << 20
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+_SIZE_RE = re.compile(r"\s*(\d+)\s*([KMGTP]?)(?:I?B)?\s*", re.IGNORECASE)
+
+
+class Failure(Exception):
+    """An operation failed: one line on stderr, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, as the rest of the command's errors are; --help has the usage.
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# -- argument types ------------------------------------------------------------------
+
+def parse_size(text):
+    """'4096', '4K', '64MiB', '1g' -> bytes (1024-based)."""
+    m = _SIZE_RE.fullmatch(text)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: use a number of bytes with an optional K, M, G, T suffix")
+    size = int(m.group(1)) * _UNITS[m.group(2).upper()]
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: must be greater than 0")
+    return size
+
+
+def parse_key(text):
+    """A key as ipcs prints it (0x1234abcd) or as a decimal, possibly negative."""
+    try:
+        key = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid key {text!r}: not a number") from None
+    if not -2**31 <= key < 2**32:
+        raise argparse.ArgumentTypeError(f"invalid key {text!r}: a key is 32 bits")
+    return key
+
+
+def parse_id(text):
+    try:
+        shmid = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid segment id {text!r}: not a number") from None
+    if not 0 <= shmid < 2**31:
+        raise argparse.ArgumentTypeError(f"invalid segment id {text!r}: out of range")
+    return shmid
+
+
+def parse_mode(text):
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid mode {text!r}: not an octal number") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"invalid mode {text!r}: must be 0 to 777 (octal)")
+    return mode
+
+
+# -- formatting ----------------------------------------------------------------------
+
+def human(n):
+    """Bytes as ls -h prints them: 512B, 4.0K, 64M."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "K", "M", "G", "T", "P"):
+        if value < 1024 or unit == "P":
+            if unit == "B":
+                return f"{int(value)}B"
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def key_hex(key):
+    return f"0x{key & 0xFFFFFFFF:08x}"
+
+
+def owner_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def status(st):
+    words = [w for w, on in (("dest", st.removed), ("locked", st.locked)) if on]
+    return ",".join(words)
+
+
+def as_record(st):
+    record = st._asdict()
+    record.update(key_hex=key_hex(st.key), owner=owner_name(st.uid), status=status(st),
+                  orphan=is_orphan(st), command=command_of(st.cpid))
+    return record
+
+
+def when(ts):
+    if not ts:
+        return "never"
+    return datetime.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
+
+
+# -- subcommands -----------------------------------------------------------------------
+
+def cmd_list(args):
+    segs = sysvshm.segments()
+    if args.mine:
+        segs = [st for st in segs if st.uid == os.geteuid() or st.cuid == os.geteuid()]
+    if args.orphans:
+        segs = [st for st in segs if is_orphan(st)]
+    if args.json:
+        print(json.dumps([as_record(st) for st in segs], indent=2))
+        return 0
+    header = ("KEY", "SHMID", "OWNER", "PERMS", "SIZE", "RSS", "NATTCH", "STATUS", "CPID",
+              "COMMAND")
+    rows = [(key_hex(st.key), str(st.shmid), owner_name(st.uid), f"{st.mode:o}", human(st.size),
+             human(st.rss), str(st.nattch), status(st), str(st.cpid),
+             command_of(st.cpid) or ("(gone)" if not pid_alive(st.cpid) else "?"))
+            for st in segs]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header[:-1])]
+    for r in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return 0
+
+
+def _find(shmid):
+    for st in sysvshm.segments():
+        if st.shmid == shmid:
+            return st
+    raise Failure(f"no segment has id {shmid}")
+
+
+def cmd_info(args):
+    st = _find(args.id)
+    record = as_record(st)
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    for field in ("shmid", "key_hex", "owner", "uid", "gid", "cuid", "cgid"):
+        print(f"{field:>8}: {record[field]}")
+    print(f"{'mode':>8}: {st.mode:o}")
+    print(f"{'size':>8}: {st.size} ({human(st.size)})")
+    print(f"{'rss':>8}: {human(st.rss)}")
+    print(f"{'swap':>8}: {human(st.swap)}")
+    print(f"{'nattch':>8}: {st.nattch}")
+    print(f"{'status':>8}: {status(st) or '-'}")
+    print(f"{'cpid':>8}: {st.cpid} ({record['command'] or 'gone'})")
+    print(f"{'lpid':>8}: {st.lpid}")
+    for field in ("atime", "dtime", "ctime"):
+        print(f"{field:>8}: {when(getattr(st, field))}")
+    print(f"{'orphan':>8}: {'yes' if record['orphan'] else 'no'}")
+    return 0
+
+
+def cmd_limits(args):
+    lim = sysvshm.limits()
+    if args.json:
+        print(json.dumps(lim._asdict(), indent=2))
+        return 0
+    page = lim.pagesize
+    lines = [
+        ("shmmax", f"{lim.shmmax} bytes ({human(lim.shmmax)})", "largest segment"),
+        ("shmmin", f"{lim.shmmin} bytes", "smallest segment"),
+        ("shmmni", str(lim.shmmni), "most segments in the system"),
+        ("shmseg", str(lim.shmseg), "most segments one process attaches"),
+        ("shmall", f"{lim.shmall} pages ({human(lim.shmall * page)})", "most memory in segments"),
+        ("used", f"{lim.used_ids} segments, {lim.shm_tot} pages ({human(lim.shm_tot * page)})",
+         "in use now"),
+        ("resident", f"{lim.shm_rss} pages ({human(lim.shm_rss * page)})", ""),
+        ("swapped", f"{lim.shm_swp} pages ({human(lim.shm_swp * page)})", ""),
+        ("memlock", f"{human(lim.memlock_soft) if lim.memlock_soft is not None else 'unlimited'}"
+                    f" (hard {human(lim.memlock_hard) if lim.memlock_hard is not None else 'unlimited'})",
+         "RLIMIT_MEMLOCK, for SHM_LOCK"),
+    ]
+    for name, value, note in lines:
+        print(f"{name:>9}: {value}" + (f"   {note}" if note else ""))
+    return 0
+
+
+def _confirm(question):
+    if not sys.stdin.isatty():
+        raise Failure("refusing to remove without confirmation: not a terminal (use --yes)")
+    answer = input(f"{question} [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_rm(args):
+    targets = [(shmid, None) for shmid in args.ids]
+    failed = False
+    for key in args.key or ():
+        try:
+            targets.append((sysvshm.shmget(key), key))
+        except OSError as exc:
+            print(f"sysvshm rm: key {key_hex(key)}: {exc.strerror}", file=sys.stderr)
+            failed = True
+    if args.orphans:
+        orphans = [st for st in sysvshm.segments() if is_orphan(st)]
+        if orphans and not args.dry_run and not args.yes:
+            listing = ", ".join(f"{st.shmid} ({human(st.size)})" for st in orphans)
+            if not _confirm(f"remove {len(orphans)} orphaned segment(s): {listing}?"):
+                print("nothing removed", file=sys.stderr)
+                return 1
+        targets.extend((st.shmid, None) for st in orphans)
+    if not targets and not failed:
+        raise Failure("nothing to remove: give segment ids, --key or --orphans")
+    for shmid, _ in targets:
+        failed |= not _remove_one(shmid, args)
+    return 1 if failed else 0
+
+
+def _remove_one(shmid, args):
+    try:
+        st = _find(shmid)
+        if args.orphans and shmid not in args.ids and not is_orphan(st):
+            # Re-checked just before removing: someone attached since the listing.
+            print(f"skipped segment {shmid}: no longer orphaned", file=sys.stderr)
+            return True
+        if args.dry_run:
+            print(f"would remove segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
+            return True
+        sysvshm.remove(shmid=shmid)
+    except (Failure, OSError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"sysvshm rm: segment {shmid}: {detail}", file=sys.stderr)
+        return False
+    print(f"removed segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
+    return True
+
+
+def cmd_create(args):
+    key = sysvshm.IPC_PRIVATE if args.key is None else args.key
+    print(sysvshm.shmget(key, args.size, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL | args.mode))
+    return 0
 
 
 def _demo_child(shmid, conn):
@@ -18,14 +262,13 @@ def _demo_child(shmid, conn):
     conn.send((first, time.perf_counter() - t0))
 
 
-def demo(args):
-    """Two processes share one buffer through a System V segment."""
+def cmd_demo(args):
     ctx = multiprocessing.get_context(args.start_method)
     t0 = time.perf_counter()
     seg = sysvshm.shm(size=DEMO_SIZE)
-    # Mark it for destruction at once: Linux keeps an attached segment usable
-    # (and attachable by id), and the kernel frees it when the last process
-    # detaches, so the demo leaves nothing behind even if it is killed.
+    # Marked for destruction at once: Linux keeps an attached segment usable (and
+    # attachable by id) and frees it at the last detach, so the demo leaves
+    # nothing behind even if it is killed.
     seg.remove()
     created = time.perf_counter() - t0
     seg[:24] = b"hello from the parent!\n\0"
@@ -41,28 +284,74 @@ def demo(args):
           f"{created * 1e6:.0f} us")
     print(f"child  (pid {p.pid}, {args.start_method}) read:  {child_saw.rstrip(bytes(2))!r} "
           f"(attach+read+write+detach {child_took * 1e6:.0f} us)")
-    print(f"parent (pid {multiprocessing.current_process().pid}) read: {parent_saw!r} "
+    print(f"parent (pid {os.getpid()}) read: {parent_saw!r} "
           f"(child start to finish {roundtrip * 1e3:.1f} ms)")
     seg.close()
     print("segment detached and destroyed: nothing left behind")
     return 0 if p.exitcode == 0 and parent_saw == b"hello from the child!" else 1
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sysvshm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+# -- the parser --------------------------------------------------------------------
+
+def build_parser():
+    parser = _Parser(prog="sysvshm", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"sysvshm {sysvshm.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+
+    p = sub.add_parser("list", help="list segments, like ipcs -m")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--mine", action="store_true", help="only segments I own or created")
+    p.add_argument("--orphans", action="store_true",
+                   help="only segments nobody is attached to whose creator is gone")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="everything about one segment")
+    p.add_argument("id", type=parse_id, help="segment id (SHMID in list)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("limits", help="system limits, usage and RLIMIT_MEMLOCK")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_limits)
+
+    p = sub.add_parser("rm", help="remove segments, like ipcrm -m",
+                       description="Mark segments for destruction (IPC_RMID); the kernel "
+                                   "frees each when its last process detaches.")
+    p.add_argument("ids", nargs="*", type=parse_id, metavar="ID", help="segment ids")
+    p.add_argument("--key", type=parse_key, action="append", help="remove by key (repeatable)")
+    p.add_argument("--orphans", action="store_true",
+                   help="remove every segment nobody is attached to whose creator is gone")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("-n", "--dry-run", action="store_true", help="only say what would go")
+    p.set_defaults(func=cmd_rm)
+
+    p = sub.add_parser("create", help="create a segment and print its id")
+    p.add_argument("--size", type=parse_size, required=True, help="bytes; K, M, G suffixes")
+    p.add_argument("--key", type=parse_key, help="key (default IPC_PRIVATE); fails if taken")
+    p.add_argument("--mode", type=parse_mode, default=0o600, help="octal permissions (600)")
+    p.set_defaults(func=cmd_create)
+
     p = sub.add_parser("demo", help="share a buffer between two processes",
-                       description=demo.__doc__)
+                       description="Two processes share one buffer through a segment.")
     p.add_argument("--start-method", default="spawn",
                    choices=multiprocessing.get_all_start_methods())
-    p.set_defaults(func=demo)
-    args = parser.parse_args(argv)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except OSError as exc:
-        print(f"sysvshm {args.command}: {exc}", file=sys.stderr)
+    except (Failure, OSError, ValueError) as exc:
+        detail = str(exc)
+        print(f"sysvshm {args.command}: {detail}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"sysvshm {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
