@@ -188,13 +188,16 @@ def cmd_limits(args):
          "in use now"),
         ("resident", f"{lim.shm_rss} pages ({human(lim.shm_rss * page)})", ""),
         ("swapped", f"{lim.shm_swp} pages ({human(lim.shm_swp * page)})", ""),
-        ("memlock", f"{human(lim.memlock_soft) if lim.memlock_soft is not None else 'unlimited'}"
-                    f" (hard {human(lim.memlock_hard) if lim.memlock_hard is not None else 'unlimited'})",
+        ("memlock", f"{_rlimit(lim.memlock_soft)} (hard {_rlimit(lim.memlock_hard)})",
          "RLIMIT_MEMLOCK, for SHM_LOCK"),
     ]
     for name, value, note in lines:
         print(f"{name:>9}: {value}" + (f"   {note}" if note else ""))
     return 0
+
+
+def _rlimit(value):
+    return "unlimited" if value is None else human(value)
 
 
 def _confirm(question):

@@ -42,3 +42,43 @@ def own_ids():
     """Ids of the segments this test process (or its children) created."""
     me = os.getpid()
     return {r["shmid"] for r in rows() if ours(r, me)}
+
+
+def in_child(fn, *args):
+    """Run fn(*args) in a forked child; fail here with its traceback if it fails."""
+    import traceback
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        status = 0
+        try:
+            fn(*args)
+        except BaseException:
+            os.write(w, traceback.format_exc().encode())
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        report = f.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"child died by signal {os.WTERMSIG(status)}"
+    assert os.WEXITSTATUS(status) == 0, report
+
+
+CLONE_NEWIPC = 0x08000000
+
+
+def unshare_ipc():
+    """Move this process into a new, empty IPC namespace (needs root)."""
+    if hasattr(os, "unshare"):
+        os.unshare(CLONE_NEWIPC)
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWIPC) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))

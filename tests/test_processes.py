@@ -1,13 +1,12 @@
 """Across processes: multiprocessing under fork/spawn/forkserver, other users, and
 system limits in a private IPC namespace."""
-import ctypes
 import errno
 import multiprocessing
 import os
 import pickle
-import traceback
 
 import _children
+import _proc
 import pytest
 
 import sysvshm
@@ -63,26 +62,7 @@ def test_pool_map_over_one_segment(seg):
 
 # -- forked helpers for root-only tests ------------------------------------------------
 
-def in_child(fn, *args):
-    """Run fn(*args) in a forked child; re-raise its failure here with its traceback."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        status = 0
-        try:
-            fn(*args)
-        except BaseException:
-            os.write(w, traceback.format_exc().encode())
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        report = f.read().decode()
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status), f"child died by signal {os.WTERMSIG(status)}"
-    assert os.WEXITSTATUS(status) == 0, report
+in_child = _proc.in_child
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -135,17 +115,7 @@ def test_another_user_is_kept_out(make_shm, shared_mode):
 
 # -- limits in a private IPC namespace -------------------------------------------------
 
-CLONE_NEWIPC = 0x08000000
-
-
-def unshare_ipc():
-    if hasattr(os, "unshare"):
-        os.unshare(CLONE_NEWIPC)
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWIPC) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+unshare_ipc = _proc.unshare_ipc
 
 
 def set_limit(name, value):

@@ -1,0 +1,269 @@
+"""The sysvshm command, run as a subprocess the way a user runs it."""
+import json
+import os
+import subprocess
+import sys
+
+import _proc
+import pytest
+
+import sysvshm
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+def run(*args, input=None):
+    """python -m sysvshm ARGS, from a directory that is not the source tree."""
+    return subprocess.run([sys.executable, "-m", "sysvshm", *args], capture_output=True,
+                          text=True, input=input, timeout=120, cwd="/")
+
+
+def assert_one_line_error(result, status):
+    assert result.returncode == status, result
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def orphan():
+    """A segment whose creator has exited and that nobody is attached to."""
+    result = run("create", "--size", "8K")
+    assert result.returncode == 0, result.stderr
+    shmid = int(result.stdout)
+    yield shmid
+    try:
+        sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+    except FileNotFoundError:
+        pass
+
+
+def test_help_everywhere():
+    for sub in ("", "list", "info", "limits", "rm", "create", "demo"):
+        result = run(*([sub] if sub else []), "--help")
+        assert result.returncode == 0 and "usage: sysvshm" in result.stdout, sub
+
+
+def test_no_subcommand_is_usage_error():
+    line = assert_one_line_error(run(), 2)
+    assert "required" in line
+
+
+def test_list_json_matches_segments(seg):
+    seg[:2] = b"ab"
+    records = json.loads(run("list", "--json").stdout)
+    mine = [r for r in records if r["shmid"] == seg.shmid]
+    assert len(mine) == 1
+    st = seg.stat()
+    for field in ("key", "uid", "gid", "cuid", "cgid", "mode", "size", "cpid", "nattch"):
+        assert mine[0][field] == getattr(st, field), field
+    assert mine[0]["rss"] == _proc.row(seg.shmid)["rss"]
+    assert mine[0]["command"] and mine[0]["orphan"] is False
+    assert mine[0]["key_hex"] == "0x00000000"
+
+
+def test_list_table(seg):
+    out = run("list").stdout.splitlines()
+    assert out[0].split()[:4] == ["KEY", "SHMID", "OWNER", "PERMS"]
+    row = [line for line in out if line.split()[1] == str(seg.shmid)]
+    assert len(row) == 1
+    fields = row[0].split()
+    assert fields[3] == "600" and fields[4] == "4.0K"
+
+
+def test_list_orphans_and_mine(seg, orphan):
+    orphans = {r["shmid"] for r in json.loads(run("list", "--orphans", "--json").stdout)}
+    assert orphan in orphans and seg.shmid not in orphans
+    mine = {r["shmid"] for r in json.loads(run("list", "--mine", "--json").stdout)}
+    assert {orphan, seg.shmid} <= mine
+
+
+def test_info(seg):
+    result = run("info", str(seg.shmid))
+    assert result.returncode == 0
+    assert f"shmid: {seg.shmid}" in result.stdout and "size: 4096 (4.0K)" in result.stdout
+    record = json.loads(run("info", str(seg.shmid), "--json").stdout)
+    assert record["shmid"] == seg.shmid and record["nattch"] == 1
+
+
+def test_limits_command():
+    result = run("limits", "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == sysvshm.limits()._replace(
+        used_ids=json.loads(result.stdout)["used_ids"],
+        shm_tot=json.loads(result.stdout)["shm_tot"],
+        shm_rss=json.loads(result.stdout)["shm_rss"])._asdict()
+    assert "shmmni" in run("limits").stdout
+
+
+def test_create_and_rm(free_key):
+    result = run("create", "--size", "64K", "--key", hex(free_key), "--mode", "640")
+    assert result.returncode == 0, result.stderr
+    shmid = int(result.stdout)
+    st = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+    assert (st.size, st.mode, st.key) == (65536, 0o640, free_key)
+    line = assert_one_line_error(run("create", "--size", "1K", "--key", hex(free_key)), 1)
+    assert "already exists" in line
+    result = run("rm", "--key", hex(free_key))
+    assert result.returncode == 0 and f"removed segment {shmid}" in result.stdout
+    with pytest.raises(FileNotFoundError):
+        sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+
+
+def test_rm_by_id(orphan):
+    result = run("rm", str(orphan))
+    assert result.returncode == 0 and f"removed segment {orphan}" in result.stdout
+    with pytest.raises(FileNotFoundError):
+        sysvshm.shmctl(orphan, sysvshm.IPC_STAT)
+
+
+def capture(*args):
+    """The command's main() in this process, with stdout and stderr captured."""
+    import contextlib
+    import io
+
+    from sysvshm import _cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = _cli.main(list(args))
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def _rm_orphans_in_private_namespace():
+    # --orphans acts on the whole machine, so this runs in an IPC namespace of
+    # its own: the machine's real orphans are never touched by the tests.
+    _proc.unshare_ipc()
+    orphan = sysvshm.shmget(sysvshm.IPC_PRIVATE, 8192, 0o600)  # our own: not an orphan
+    kept = sysvshm.shm(size=4096)  # attached: never an orphan
+    sysvshm.shmctl(orphan, sysvshm.IPC_RMID)
+    # Orphans need a creator that is gone: create them from a child that exits.
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        ids = [sysvshm.shmget(sysvshm.IPC_PRIVATE, 8192, 0o600) for _ in range(2)]
+        os.write(w, (" ".join(map(str, ids))).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    orphan, late = map(int, os.read(r, 100).split())
+    listed = {r["shmid"] for r in json.loads(capture("list", "--orphans", "--json").stdout)}
+    assert listed == {orphan, late}
+    dry = capture("rm", "--orphans", "--dry-run")
+    assert dry.returncode == 0 and f"would remove segment {orphan}" in dry.stdout
+    sysvshm.shmctl(orphan, sysvshm.IPC_STAT)  # still there
+    refused = capture("rm", "--orphans")  # stdin is not a terminal here
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    attached_late = sysvshm.shmat(late)  # attached since: no longer an orphan
+    result = capture("rm", "--orphans", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert f"removed segment {orphan}" in result.stdout
+    assert str(kept.shmid) not in result.stdout and str(late) not in result.stdout
+    assert not kept.stat().removed and not attached_late.stat().removed
+    assert [st.shmid for st in sysvshm.segments()] == sorted([kept.shmid, late])
+
+
+@ROOT_ONLY
+def test_rm_orphans_never_touches_attached():
+    _proc.in_child(_rm_orphans_in_private_namespace)
+
+
+def test_rm_segment_removed_meanwhile(orphan):
+    sysvshm.shmctl(orphan, sysvshm.IPC_RMID)
+    line = assert_one_line_error(run("rm", str(orphan)), 1)
+    assert f"segment {orphan}" in line and "no segment has id" in line
+
+
+def test_rm_nothing():
+    assert "nothing to remove" in assert_one_line_error(run("rm"), 1)
+
+
+@pytest.mark.parametrize("args,status,needle", [
+    (("info", "999999999"), 1, "no segment has id"),
+    (("info", "abc"), 2, "invalid segment id"),
+    (("info", "-5"), 2, "invalid segment id"),
+    (("rm", "--key", "abc"), 2, "invalid key"),
+    (("rm", "--key", "0x1ffffffff"), 2, "32 bits"),
+    (("rm", "--key", "0x7a7a7a7a"), 1, "No such file"),
+    (("rm", "999999999"), 1, "no segment has id"),
+    (("create", "--size", "12Q"), 2, "invalid size"),
+    (("create", "--size", "0"), 2, "greater than 0"),
+    (("create", "--size=-4K"), 2, "invalid size"),
+    (("create"), 2, "--size"),
+    (("create", "--size", "1K", "--mode", "999"), 2, "invalid mode"),
+    (("create", "--size", "1K", "--mode", "1777"), 2, "invalid mode"),
+    (("bogus",), 2, "invalid choice"),
+])
+def test_bad_input_is_one_line(args, status, needle):
+    if isinstance(args, str):
+        args = (args,)
+    line = assert_one_line_error(run(*args), status)
+    assert needle in line
+
+
+def test_create_too_big_names_the_limit():
+    lim = sysvshm.limits()
+    if lim.shmmax >= 2**62:
+        pytest.skip("shmmax is unlimited here (the namespace tests cover this)")
+    line = assert_one_line_error(run("create", "--size", str(lim.shmmax + 1)), 1)
+    assert "shmmax" in line
+
+
+def run_as_nobody(*args):
+    """The command's main() in a forked child running as uid/gid nobody (who may not
+    execute root's interpreter), with its output captured."""
+    import tempfile
+
+    from sysvshm import _cli
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        pid = os.fork()
+        if pid == 0:
+            code = 99
+            try:
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                sys.stdout = os.fdopen(1, "w")
+                sys.stderr = os.fdopen(2, "w")
+                code = _cli.main(list(args))
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(args, os.waitstatus_to_exitcode(status),
+                                           out.read(), err.read())
+
+
+@ROOT_ONLY
+def test_rm_of_another_users_segment_is_refused(seg, orphan):
+    result = run_as_nobody("rm", str(seg.shmid))
+    line = assert_one_line_error(result, 1)
+    assert f"segment {seg.shmid}" in line and "not permitted" in line
+    assert not seg.stat().removed
+    result = run_as_nobody("rm", str(orphan), "--key", "0x7a7a7a7b")
+    assert result.returncode == 1 and f"segment {orphan}" in result.stderr
+    assert not sysvshm.shmctl(orphan, sysvshm.IPC_STAT).removed
+
+
+def test_demo_leaves_nothing_behind():
+    before = _proc.own_ids()
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    assert "hello from the child!" in result.stdout
+    assert "hello from the parent!" in result.stdout
+    assert _proc.own_ids() == before
+
+
+def test_console_script_is_installed():
+    script = os.path.join(os.path.dirname(sys.executable), "sysvshm")
+    if not os.path.exists(script):
+        pytest.skip("console script not next to this interpreter")
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"sysvshm {sysvshm.__version__}"

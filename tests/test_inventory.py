@@ -1,0 +1,103 @@
+"""segments(), limits(), remove() against ipcs -m and /proc."""
+import os
+import resource
+import shutil
+import subprocess
+
+import _proc
+import pytest
+
+import sysvshm
+
+
+def ipcs_rows():
+    """`ipcs -m` as dicts keyed by shmid (key, owner, perms, bytes, nattch, status)."""
+    out = subprocess.run(["ipcs", "-m"], check=True, capture_output=True, text=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[0].startswith("0x"):
+            rows[int(parts[1])] = {"key": int(parts[0], 16), "owner": parts[2],
+                                   "perms": int(parts[3], 8), "bytes": int(parts[4]),
+                                   "nattch": int(parts[5]), "status": parts[6:]}
+    return rows
+
+
+needs_ipcs = pytest.mark.skipif(shutil.which("ipcs") is None, reason="ipcs not installed")
+
+
+@needs_ipcs
+def test_segments_match_ipcs_and_proc(make_shm, free_key):
+    a = make_shm(5000, mode=0o640)
+    b = sysvshm.shm(free_key, 123, sysvshm.IPC_CREAT)
+    try:
+        b[0] = 1
+        b.lock()
+        a.remove()
+        segs = {st.shmid: st for st in sysvshm.segments()}
+        ipcs = ipcs_rows()
+        for seg in (a, b):
+            st, row, proc = segs[seg.shmid], ipcs[seg.shmid], _proc.row(seg.shmid)
+            assert st.key & 0xFFFFFFFF == row["key"]
+            assert st.size == row["bytes"] == proc["size"] == len(seg)
+            assert st.mode == row["perms"] & 0o777
+            assert st.nattch == row["nattch"] == 1
+            assert (st.cpid, st.lpid, st.uid, st.cuid) == (
+                proc["cpid"], proc["lpid"], proc["uid"], proc["cuid"])
+            assert st.rss == proc["rss"] and st.swap == proc["swap"]
+            assert st._replace(rss=None, swap=None, atime=0) == seg.stat()._replace(atime=0)
+        assert segs[a.shmid].removed and "dest" in ipcs[a.shmid]["status"]
+        assert segs[b.shmid].locked and "locked" in ipcs[b.shmid]["status"]
+        assert segs[b.shmid].key == free_key
+        assert segs[b.shmid].rss == sysvshm.PAGESIZE  # one page touched
+        assert list(segs) == sorted(segs)
+    finally:
+        b.unlock()
+        b.remove()
+        b.close()
+
+
+def test_limits_match_proc():
+    lim = sysvshm.limits()
+    for name in ("shmmax", "shmmni", "shmall"):
+        with open(f"/proc/sys/kernel/{name}") as f:
+            assert getattr(lim, name) == int(f.read())
+    soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    unlimited = resource.RLIM_INFINITY
+    assert lim.memlock_soft == (None if soft == unlimited else soft)
+    assert lim.memlock_hard == (None if hard == unlimited else hard)
+    assert lim.pagesize == os.sysconf("SC_PAGESIZE") and lim.shmmin == 1
+
+
+def test_limits_usage_counts_a_new_segment(make_shm):
+    for _ in range(10):  # others may create or remove segments meanwhile
+        before = sysvshm.limits()
+        seg = make_shm(3 * sysvshm.PAGESIZE)
+        after = sysvshm.limits()
+        if after.used_ids == before.used_ids + 1:
+            break
+        seg.remove()
+    assert after.shm_tot - before.shm_tot == 3
+
+
+def test_remove_by_id_and_by_key(make_shm, free_key):
+    seg = make_shm(100)
+    sysvshm.remove(shmid=seg.shmid)
+    assert seg.stat().removed
+    shmid = sysvshm.shmget(free_key, 10, sysvshm.IPC_CREAT | 0o600)
+    sysvshm.remove(key=free_key)
+    with pytest.raises(FileNotFoundError):
+        sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+
+
+@pytest.mark.parametrize("kwargs,exc", [({}, TypeError), ({"shmid": 1, "key": 2}, TypeError),
+                                        ({"key": 0}, ValueError), ({"key": 2**40}, OverflowError),
+                                        ({"shmid": "x"}, TypeError)])
+def test_remove_bad_arguments(kwargs, exc):
+    with pytest.raises(exc):
+        sysvshm.remove(**kwargs)
+
+
+def test_remove_missing(free_key):
+    with pytest.raises(FileNotFoundError):
+        sysvshm.remove(key=free_key)
