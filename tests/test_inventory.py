@@ -101,3 +101,15 @@ def test_remove_bad_arguments(kwargs, exc):
 def test_remove_missing(free_key):
     with pytest.raises(FileNotFoundError):
         sysvshm.remove(key=free_key)
+
+
+def test_table_walk_fallback_agrees_with_proc(make_shm):
+    # Platforms without /proc/sysvipc/shm list segments with SHM_STAT(_ANY);
+    # on Linux both ways exist, so they must agree.
+    from sysvshm import _inventory
+
+    seg = make_shm(777)
+    walked = {st.shmid: st for st in _inventory._by_index()}
+    listed = {st.shmid: st for st in sysvshm.segments()}
+    assert walked[seg.shmid]._replace(atime=0) == listed[seg.shmid]._replace(
+        rss=None, swap=None, atime=0)
