@@ -34,8 +34,10 @@ def test_segments_match_ipcs_and_proc(make_shm, free_key):
         b[0] = 1
         b.lock()
         a.remove()
-        segs = {st.shmid: st for st in sysvshm.segments()}
+        # ipcs first: forking it (Python 3.9's subprocess forks) makes the child
+        # the segments' last pid (lpid), so the reads compared come after it.
         ipcs = ipcs_rows()
+        segs = {st.shmid: st for st in sysvshm.segments()}
         for seg in (a, b):
             st, row, proc = segs[seg.shmid], ipcs[seg.shmid], _proc.row(seg.shmid)
             assert st.key & 0xFFFFFFFF == row["key"]

@@ -229,13 +229,4 @@ static key_t sysvshm_ftok(const char *path, int proj_id, int *err)
     return key;
 }
 
-/* madvise() constants the buffer core may need; 0 flags "absent". */
-#ifdef MADV_POPULATE_READ
-#  define SYSVSHM_HAVE_MADV_POPULATE 1
-#else
-#  define SYSVSHM_HAVE_MADV_POPULATE 0
-#  define MADV_POPULATE_READ (-1)
-#  define MADV_POPULATE_WRITE (-1)
-#endif
-
 #endif /* SYSVSHM_COMPAT_H */

@@ -11,7 +11,6 @@ cdef extern from "compat.h" nogil:
     int SYSVSHM_HAVE_SHM_HUGETLB
     int SYSVSHM_HAVE_SHM_NORESERVE
     int SYSVSHM_HAVE_SHM_HUGE
-    int SYSVSHM_HAVE_MADV_POPULATE
 
     int IPC_INFO
     int SHM_INFO
@@ -27,8 +26,6 @@ cdef extern from "compat.h" nogil:
     int SHM_HUGE_1GB
     int SYSVSHM_SHM_DEST
     int SYSVSHM_SHM_LOCKED
-    int MADV_POPULATE_READ
-    int MADV_POPULATE_WRITE
 
     ctypedef struct sysvshm_stat_t:
         long long key, uid, gid, cuid, cgid, mode, size
