@@ -3,7 +3,7 @@ Cython extensions, which setup.cfg cannot express."""
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ["_errors", "_buffer", "_shm"]
+MODULES = ["_errors", "_buffer", "_shm", "mmap"]
 
 extensions = [
     Extension(f"sysvshm.{name}", [f"sysvshm/{name}.pyx"], include_dirs=["sysvshm/includes"])

@@ -16,11 +16,14 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.number cimport PyNumber_Index, PyNumber_AsSsize_t, PyIndex_Check
 from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
 from libc.string cimport memchr, memcmp, memmove
-from libc.errno cimport errno
+from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM
 
 from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
-from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, MS_SYNC
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from sysvshm.includes.compat cimport sysvshm_mincore
+from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
+from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
 
 cdef extern from "<string.h>" nogil:
     # A GNU/BSD extension; Python.h defines _GNU_SOURCE before any header.
@@ -435,32 +438,102 @@ cdef class _Buffer:
         if rc == -1:
             raise_oserror(err)
 
-    def madvise(self, option, Py_ssize_t start=0, length=_LENGTH, /):
-        """madvise(2) on a range of the memory."""
+    cdef Py_ssize_t _range(self, str name, Py_ssize_t start, object length) except -1:
+        # madvise()'s argument rules (mmapmodule.c), shared by mlock/munlock/mincore:
+        # returns the length, clipped to the end of the memory.
         cdef Py_ssize_t n
-        cdef char *addr
-        cdef int rc, err = 0
-        cdef int advice = as_int(option)
         self._check_valid()
         n = self._size if length is _LENGTH else <Py_ssize_t>length
         if start < 0 or start >= self._size:
-            raise ValueError("madvise start out of bounds")
+            raise ValueError(f"{name} start out of bounds")
         if n < 0:
-            raise ValueError("madvise length invalid")
+            raise ValueError(f"{name} length invalid")
         if PY_SSIZE_T_MAX - start < n:
-            raise OverflowError("madvise length too large")
+            raise OverflowError(f"{name} length too large")
         if start + n > self._size:
             n = self._size - start
-        addr = self._pin()
+        return n
+
+    cdef int _range_call(self, int which, int arg, Py_ssize_t start, Py_ssize_t n) except -1:
+        """Run madvise/mlock/munlock on [start, start+n) without the GIL, pinned."""
+        cdef char *addr = self._pin()
+        cdef int rc = 0, err = 0
         try:
             with nogil:
-                rc = c_madvise(addr + start, <size_t>n, advice)
+                if which == 0:
+                    rc = c_madvise(addr + start, <size_t>n, arg)
+                elif which == 1:
+                    rc = mlock(addr + start, <size_t>n)
+                else:
+                    rc = munlock(addr + start, <size_t>n)
                 if rc != 0:
                     err = errno
         finally:
             self._unpin()
         if rc != 0:
+            if which == 1 and (err == ENOMEM or err == EAGAIN or err == EPERM):
+                raise_oserror(err, f"cannot lock {n} bytes in RAM: {_memlock_hint()}")
             raise_oserror(err)
+        return 0
+
+    def madvise(self, option, Py_ssize_t start=0, length=_LENGTH, /):
+        """madvise(2) on a range of the memory."""
+        cdef int advice = as_int(option)
+        cdef Py_ssize_t n = self._range("madvise", start, length)
+        self._range_call(0, advice, start, n)
+
+    def mlock(self, Py_ssize_t start=0, length=_LENGTH, /):
+        """mlock(2): keep a range (default: all) resident in RAM.
+
+        Raises OSError naming RLIMIT_MEMLOCK when the limit does not allow it.
+        """
+        cdef Py_ssize_t n = self._range("mlock", start, length)
+        self._range_call(1, 0, start, n)
+
+    def munlock(self, Py_ssize_t start=0, length=_LENGTH, /):
+        """munlock(2): let a range (default: all) be paged out again."""
+        cdef Py_ssize_t n = self._range("munlock", start, length)
+        self._range_call(2, 0, start, n)
+
+    def mincore(self, Py_ssize_t start=0, length=_LENGTH, /):
+        """mincore(2): how many pages of a range (default: all) are resident in RAM."""
+        cdef Py_ssize_t n = self._range("mincore", start, length)
+        cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
+        cdef char *addr
+        cdef size_t first, npages, i, count = 0
+        cdef unsigned char *vec
+        cdef int rc = 0, err = 0
+        addr = self._pin()
+        try:
+            first = <size_t>(addr + start) & ~(page - 1)
+            npages = (<size_t>(addr + start + n) - first + page - 1) // page
+            vec = <unsigned char *>PyMem_Malloc(npages)
+            if vec == NULL:
+                raise MemoryError()
+            try:
+                with nogil:
+                    rc = sysvshm_mincore(<void *>first, npages * page, vec)
+                    if rc != 0:
+                        err = errno
+                    else:
+                        for i in range(npages):
+                            count += vec[i] & 1
+            finally:
+                PyMem_Free(vec)
+        finally:
+            self._unpin()
+        if rc != 0:
+            raise_oserror(err)
+        return count
+
+
+def _memlock_hint():
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    if soft == resource.RLIM_INFINITY:
+        return "RLIMIT_MEMLOCK is unlimited, so the system is out of lockable memory"
+    return (f"RLIMIT_MEMLOCK is {soft} bytes (ulimit -l), counting what this process "
+            f"has locked already; raise it or run with CAP_IPC_LOCK")
 
 
 cdef inline Py_ssize_t _clamp(Py_ssize_t i, Py_ssize_t size) noexcept:

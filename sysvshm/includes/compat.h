@@ -125,7 +125,7 @@ typedef struct {
 
 /* shmctl(IPC_STAT / SHM_STAT / SHM_STAT_ANY) into the portable struct.
  * Returns shmctl's result (the id for SHM_STAT), or -1 with errno set. */
-static int sysvshm_stat(int id, int cmd, sysvshm_stat_t *out)
+static inline int sysvshm_stat(int id, int cmd, sysvshm_stat_t *out)
 {
     struct shmid_ds ds;
     int rc;
@@ -150,7 +150,7 @@ static int sysvshm_stat(int id, int cmd, sysvshm_stat_t *out)
 }
 
 /* shmctl(IPC_SET): change owner and mode, keeping every other field. */
-static int sysvshm_set(int id, long long uid, long long gid, long long mode)
+static inline int sysvshm_set(int id, long long uid, long long gid, long long mode)
 {
     struct shmid_ds ds;
     memset(&ds, 0, sizeof ds);
@@ -172,7 +172,7 @@ typedef struct {
 } sysvshm_usage_t;
 
 /* shmctl(IPC_INFO): the system limits (Linux: shmctl(2), "IPC_INFO"). */
-static int sysvshm_ipc_info(sysvshm_info_t *out)
+static inline int sysvshm_ipc_info(sysvshm_info_t *out)
 {
 #if SYSVSHM_HAVE_IPC_INFO && defined(__linux__)
     struct shminfo si;
@@ -195,7 +195,7 @@ static int sysvshm_ipc_info(sysvshm_info_t *out)
 }
 
 /* shmctl(SHM_INFO): the system's current usage. */
-static int sysvshm_shm_info(sysvshm_usage_t *out)
+static inline int sysvshm_shm_info(sysvshm_usage_t *out)
 {
 #if SYSVSHM_HAVE_SHM_INFO && defined(__linux__)
     struct shm_info si;
@@ -220,13 +220,113 @@ static int sysvshm_shm_info(sysvshm_usage_t *out)
 
 /* ftok(3) with its errno: a key of -1 is a valid result, so success is told
  * apart by clearing errno first. */
-static key_t sysvshm_ftok(const char *path, int proj_id, int *err)
+static inline key_t sysvshm_ftok(const char *path, int proj_id, int *err)
 {
     key_t key;
     errno = 0;
     key = ftok(path, proj_id);
     *err = (key == (key_t)-1) ? errno : 0;
     return key;
+}
+
+/* ---- <sys/mman.h> flags for sysvshm.mmap ------------------------------------- */
+#if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
+#  define MAP_ANONYMOUS MAP_ANON
+#endif
+#ifdef MAP_ANONYMOUS
+#  define SYSVSHM_HAVE_MAP_ANONYMOUS 1
+#else
+#  define SYSVSHM_HAVE_MAP_ANONYMOUS 0
+#  define MAP_ANONYMOUS 0
+#endif
+#ifdef MAP_LOCKED
+#  define SYSVSHM_HAVE_MAP_LOCKED 1
+#else
+#  define SYSVSHM_HAVE_MAP_LOCKED 0
+#  define MAP_LOCKED 0
+#endif
+#ifdef MAP_DENYWRITE
+#  define SYSVSHM_HAVE_MAP_DENYWRITE 1
+#else
+#  define SYSVSHM_HAVE_MAP_DENYWRITE 0
+#  define MAP_DENYWRITE 0
+#endif
+#ifdef MAP_EXECUTABLE
+#  define SYSVSHM_HAVE_MAP_EXECUTABLE 1
+#else
+#  define SYSVSHM_HAVE_MAP_EXECUTABLE 0
+#  define MAP_EXECUTABLE 0
+#endif
+#ifdef MAP_NORESERVE
+#  define SYSVSHM_HAVE_MAP_NORESERVE 1
+#else
+#  define SYSVSHM_HAVE_MAP_NORESERVE 0
+#  define MAP_NORESERVE 0
+#endif
+#ifdef MAP_POPULATE
+#  define SYSVSHM_HAVE_MAP_POPULATE 1
+#else
+#  define SYSVSHM_HAVE_MAP_POPULATE 0
+#  define MAP_POPULATE 0
+#endif
+#ifdef MAP_HUGETLB
+#  define SYSVSHM_HAVE_MAP_HUGETLB 1
+#  ifndef MAP_HUGE_SHIFT
+#    define MAP_HUGE_SHIFT 26
+#  endif
+#  ifndef MAP_HUGE_2MB
+#    define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#    define MAP_HUGE_1GB (30 << MAP_HUGE_SHIFT)
+#  endif
+#else
+#  define SYSVSHM_HAVE_MAP_HUGETLB 0
+#  define MAP_HUGETLB 0
+#  define MAP_HUGE_2MB 0
+#  define MAP_HUGE_1GB 0
+#endif
+#ifdef MAP_STACK
+#  define SYSVSHM_HAVE_MAP_STACK 1
+#else
+#  define SYSVSHM_HAVE_MAP_STACK 0
+#  define MAP_STACK 0
+#endif
+#ifdef MAP_UNINITIALIZED
+#  define SYSVSHM_HAVE_MAP_UNINITIALIZED 1
+#else
+#  define SYSVSHM_HAVE_MAP_UNINITIALIZED 0
+#  define MAP_UNINITIALIZED 0
+#endif
+/* Flags that would place the mapping at an address sysvshm never takes. */
+#ifndef MAP_FIXED_NOREPLACE
+#  define MAP_FIXED_NOREPLACE 0
+#endif
+#define SYSVSHM_MAP_FIXED_ANY (MAP_FIXED | MAP_FIXED_NOREPLACE)
+
+/* mremap(2) is Linux's (and NetBSD's, with another signature). */
+#if defined(__linux__)
+#  define SYSVSHM_HAVE_MREMAP 1
+static inline void *sysvshm_mremap(void *old, size_t old_size, size_t new_size)
+{
+    return mremap(old, old_size, new_size, MREMAP_MAYMOVE);
+}
+#else
+#  define SYSVSHM_HAVE_MREMAP 0
+static inline void *sysvshm_mremap(void *old, size_t old_size, size_t new_size)
+{
+    (void)old; (void)old_size; (void)new_size;
+    errno = ENOSYS;
+    return MAP_FAILED;
+}
+#endif
+
+/* mincore(2)'s vector is unsigned char on Linux, char on the BSDs and macOS. */
+static inline int sysvshm_mincore(void *addr, size_t length, unsigned char *vec)
+{
+#if defined(__linux__)
+    return mincore(addr, length, vec);
+#else
+    return mincore(addr, length, (char *)vec);
+#endif
 }
 
 #endif /* SYSVSHM_COMPAT_H */

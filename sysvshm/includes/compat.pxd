@@ -43,3 +43,29 @@ cdef extern from "compat.h" nogil:
     int sysvshm_set(int id, long long uid, long long gid, long long mode)
     int sysvshm_ipc_info(sysvshm_info_t *out)
     int sysvshm_shm_info(sysvshm_usage_t *out)
+
+    # sysvshm.mmap
+    int SYSVSHM_HAVE_MAP_ANONYMOUS
+    int SYSVSHM_HAVE_MAP_LOCKED
+    int SYSVSHM_HAVE_MAP_DENYWRITE
+    int SYSVSHM_HAVE_MAP_EXECUTABLE
+    int SYSVSHM_HAVE_MAP_NORESERVE
+    int SYSVSHM_HAVE_MAP_POPULATE
+    int SYSVSHM_HAVE_MAP_HUGETLB
+    int SYSVSHM_HAVE_MAP_STACK
+    int SYSVSHM_HAVE_MAP_UNINITIALIZED
+    int SYSVSHM_HAVE_MREMAP
+    int MAP_ANONYMOUS
+    int MAP_LOCKED
+    int MAP_DENYWRITE
+    int MAP_EXECUTABLE
+    int MAP_NORESERVE
+    int MAP_POPULATE
+    int MAP_HUGETLB
+    int MAP_HUGE_2MB
+    int MAP_HUGE_1GB
+    int MAP_STACK
+    int MAP_UNINITIALIZED
+    int SYSVSHM_MAP_FIXED_ANY
+    void *sysvshm_mremap(void *old, size_t old_size, size_t new_size)
+    int sysvshm_mincore(void *addr, size_t length, unsigned char *vec)

@@ -1,0 +1,378 @@
+# cython: language_level=3, embedsignature=True
+"""sysvshm.mmap: a drop-in superset of the stdlib mmap module.
+
+``import sysvshm.mmap as mmap`` is all a user changes. The class accepts the
+stdlib constructor of the running Python and behaves like it, built on the same
+mmap-style core as sysvshm.shm, and adds MAP_LOCKED, MAP_ANONYMOUS, MAP_POPULATE,
+huge pages, mlock()/munlock(), mincore(), a strict ``lock=True`` and the classic
+/dev/zero mapping where anonymous mappings are unavailable.
+
+Man pages: mmap(2), mremap(2), mlock(2), mincore(2).
+"""
+cimport cython
+
+import mmap as _std
+import os
+import sys
+
+from cpython.number cimport PyNumber_Index
+from libc.errno cimport errno, EAGAIN, EBADF, EINVAL, ENOMEM, ENODEV, EOPNOTSUPP
+from posix.types cimport off_t
+from posix.unistd cimport close as c_close, dup as c_dup, ftruncate
+from posix.fcntl cimport open as c_open, O_RDWR, O_CLOEXEC
+from posix.stat cimport struct_stat, fstat, S_ISREG
+
+from sysvshm._args cimport as_int
+from sysvshm._buffer cimport _Buffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_, ACCESS_COPY_
+from sysvshm._errors cimport raise_oserror
+from sysvshm._buffer import _memlock_hint
+from sysvshm.includes cimport compat
+from sysvshm.includes.sys_mman cimport (mmap as c_mmap, munmap, mlock, MAP_FAILED,
+                                        MAP_SHARED as C_MAP_SHARED, MAP_PRIVATE as C_MAP_PRIVATE,
+                                        PROT_READ as C_PROT_READ, PROT_WRITE as C_PROT_WRITE)
+
+# Everything the stdlib module has on this Python (constants and `error`)...
+for _name in dir(_std):
+    if _name.isupper() or _name == "error":
+        globals()[_name] = getattr(_std, _name)
+
+# ... and what it never exposed, where the platform defines it.
+for _name, _have, _value in (
+        ("MAP_ANONYMOUS", compat.SYSVSHM_HAVE_MAP_ANONYMOUS, compat.MAP_ANONYMOUS),
+        ("MAP_ANON", compat.SYSVSHM_HAVE_MAP_ANONYMOUS, compat.MAP_ANONYMOUS),
+        ("MAP_LOCKED", compat.SYSVSHM_HAVE_MAP_LOCKED, compat.MAP_LOCKED),
+        ("MAP_DENYWRITE", compat.SYSVSHM_HAVE_MAP_DENYWRITE, compat.MAP_DENYWRITE),
+        ("MAP_EXECUTABLE", compat.SYSVSHM_HAVE_MAP_EXECUTABLE, compat.MAP_EXECUTABLE),
+        ("MAP_NORESERVE", compat.SYSVSHM_HAVE_MAP_NORESERVE, compat.MAP_NORESERVE),
+        ("MAP_POPULATE", compat.SYSVSHM_HAVE_MAP_POPULATE, compat.MAP_POPULATE),
+        ("MAP_HUGETLB", compat.SYSVSHM_HAVE_MAP_HUGETLB, compat.MAP_HUGETLB),
+        ("MAP_HUGE_2MB", compat.SYSVSHM_HAVE_MAP_HUGETLB, compat.MAP_HUGE_2MB),
+        ("MAP_HUGE_1GB", compat.SYSVSHM_HAVE_MAP_HUGETLB, compat.MAP_HUGE_1GB),
+        ("MAP_STACK", compat.SYSVSHM_HAVE_MAP_STACK, compat.MAP_STACK),
+        ("MAP_UNINITIALIZED", compat.SYSVSHM_HAVE_MAP_UNINITIALIZED, compat.MAP_UNINITIALIZED)):
+    if _have:
+        globals().setdefault(_name, _value)
+
+cdef bint _PY313 = sys.version_info >= (3, 13)
+cdef bint _PY39 = sys.version_info < (3, 10)
+
+# The /dev/zero switch: force the SVR4 way of mapping anonymous memory even where
+# MAP_ANONYMOUS exists, so the tests exercise that path on Linux too.
+cdef bint _force_devzero = os.environ.get("SYSVSHM_MMAP_DEVZERO", "") not in ("", "0")
+
+
+def force_devzero(enabled):
+    """Map anonymous memory (fileno -1) from /dev/zero instead of MAP_ANONYMOUS.
+
+    Returns the previous setting. The environment variable SYSVSHM_MMAP_DEVZERO=1
+    sets it at import time. /dev/zero is used anyway where MAP_ANONYMOUS is
+    missing at build time or refused at run time.
+    """
+    global _force_devzero
+    previous = _force_devzero
+    _force_devzero = bool(enabled)
+    return previous
+
+
+def devzero_forced():
+    """Whether force_devzero() is in effect."""
+    return _force_devzero
+
+
+# -- the stdlib's argument parsing, with its messages -------------------------------
+
+_KEYWORDS = ("fileno", "length", "flags", "prot", "access", "offset")
+
+
+cdef object _int_arg(object value, str fmt):
+    # PyArg_ParseTuple's "i", "n" and "L" formats, with each version's wording.
+    if not hasattr(type(value), "__index__"):
+        if _PY39 and isinstance(value, float):
+            raise TypeError("integer argument expected, got float")
+        if _PY39:
+            raise TypeError(f"an integer is required (got type {type(value).__name__})")
+        raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
+    v = PyNumber_Index(value)
+    if fmt == "i":
+        return as_int(v)
+    if fmt == "n":
+        if not -sys.maxsize - 1 <= v <= sys.maxsize:
+            raise OverflowError("Python int too large to convert to C ssize_t")
+        return v
+    if not -2**63 <= v < 2**63:
+        raise OverflowError("Python int too large to convert to C long")
+    return v
+
+
+cdef tuple _parse(tuple args, dict kwargs):
+    """The stdlib's "in|iiiL$p" with keywords fileno..offset and trackfd."""
+    cdef int nargs = len(args)
+    if nargs > 6:
+        raise TypeError(f"function takes at most 6 {'positional ' if _PY313 else ''}"
+                        f"arguments ({nargs} given)")
+    values = list(args) + [None] * (6 - nargs)
+    given = [True] * nargs + [False] * (6 - nargs)
+    trackfd = True
+    for key, value in kwargs.items():
+        if key == "trackfd":
+            trackfd = bool(value)
+            continue
+        if key not in _KEYWORDS:
+            if _PY313:
+                raise TypeError(f"this function got an unexpected keyword argument '{key}'")
+            raise TypeError(f"'{key}' is an invalid keyword argument for this function")
+        i = _KEYWORDS.index(key)
+        if given[i]:
+            raise TypeError(f"argument for function given by name ('{key}') "
+                            f"and position ({i + 1})")
+        values[i] = value
+        given[i] = True
+    for i in range(2):
+        if not given[i]:
+            raise TypeError(f"function missing required argument '{_KEYWORDS[i]}' (pos {i + 1})")
+    fileno = _int_arg(values[0], "i")
+    length = _int_arg(values[1], "n")
+    flags = _int_arg(values[2], "i") if given[2] else C_MAP_SHARED
+    prot = _int_arg(values[3], "i") if given[3] else C_PROT_READ | C_PROT_WRITE
+    access = _int_arg(values[4], "i") if given[4] else ACCESS_DEFAULT_
+    offset = _int_arg(values[5], "L") if given[5] else 0
+    return fileno, length, flags, prot, access, offset, trackfd
+
+
+cdef int _munmap_release(char *addr, Py_ssize_t size) noexcept nogil:
+    return munmap(addr, <size_t>size)
+
+
+@cython.auto_pickle(False)
+cdef class mmap(_Buffer):
+    """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
+
+    A memory map with the interface of the stdlib's mmap.mmap (which it is not a
+    subclass of). fileno -1 maps anonymous memory. ``lock=True`` returns only a
+    mapping whose every page is locked in RAM (mlock), or raises OSError naming
+    RLIMIT_MEMLOCK and maps nothing.
+    """
+    cdef int _fd            # our dup of the file descriptor, or -1
+    cdef long long _offset
+    cdef bint _trackfd
+    cdef bint _anonymous
+    cdef bint _devzero      # anonymous memory that came from /dev/zero
+    cdef Py_ssize_t _grow_limit  # shared anonymous memory cannot grow past this
+
+    def __cinit__(self, *args, **kwargs):
+        self._fd = -1
+        lock = bool(kwargs.pop("lock", False))
+        fileno, length, flags, prot, access, offset, trackfd = _parse(args, kwargs)
+        if length < 0:
+            raise OverflowError("memory mapped length must be positive")
+        if offset < 0:
+            raise OverflowError("memory mapped offset must be positive")
+        if access != ACCESS_DEFAULT_ and (flags != C_MAP_SHARED
+                                          or prot != (C_PROT_READ | C_PROT_WRITE)):
+            raise ValueError("mmap can't specify both access and flags, prot.")
+        if access == ACCESS_READ_:
+            flags, prot = C_MAP_SHARED, C_PROT_READ
+        elif access == ACCESS_WRITE_:
+            flags, prot = C_MAP_SHARED, C_PROT_READ | C_PROT_WRITE
+        elif access == ACCESS_COPY_:
+            flags, prot = C_MAP_PRIVATE, C_PROT_READ | C_PROT_WRITE
+        elif access == ACCESS_DEFAULT_:
+            # Derive the access from prot, so that a PROT_READ map exports
+            # read-only buffers (some stdlib versions export writable ones).
+            if not (prot & C_PROT_WRITE):
+                access = ACCESS_READ_
+            elif not (prot & C_PROT_READ):
+                access = ACCESS_WRITE_
+        else:
+            raise ValueError("mmap invalid access parameter.")
+        if not (prot & C_PROT_READ):
+            # Python reads what it maps (indexing, find, buffers): a map it cannot
+            # read would crash the interpreter on first use.
+            raise ValueError("sysvshm.mmap needs PROT_READ in prot: "
+                             "Python cannot use memory it may not read")
+        if flags & compat.SYSVSHM_MAP_FIXED_ANY:
+            raise ValueError("MAP_FIXED needs an address, which sysvshm.mmap never takes")
+        sys.audit("mmap.__new__", fileno, length, access, offset)
+        self._map(fileno, length, flags, prot, access, offset, trackfd, lock)
+
+    cdef int _map(self, int fd, Py_ssize_t length, int flags, int prot, int access,
+                  long long offset, bint trackfd, bint lock) except -1:
+        cdef struct_stat st
+        cdef void *addr
+        cdef int err = 0, zero = -1, map_fd = fd
+        cdef bint devzero = False
+        if fd != -1 and fstat(fd, &st) == 0 and S_ISREG(st.st_mode):
+            if length == 0:
+                if st.st_size == 0:
+                    raise ValueError("cannot mmap an empty file")
+                if offset >= st.st_size:
+                    raise ValueError("mmap offset is greater than file size")
+                length = <Py_ssize_t>(st.st_size - offset)
+            elif offset > st.st_size or st.st_size - offset < length:
+                raise ValueError("mmap length is greater than file size")
+        if fd == -1:
+            devzero = _force_devzero or not compat.SYSVSHM_HAVE_MAP_ANONYMOUS
+            if not devzero:
+                flags |= compat.MAP_ANONYMOUS
+        elif trackfd:
+            self._fd = c_dup(fd)
+            if self._fd == -1:
+                raise_oserror(errno)
+        while True:
+            if devzero:
+                zero = c_open(b"/dev/zero", O_RDWR | O_CLOEXEC)
+                if zero == -1:
+                    raise_oserror(errno, None, "/dev/zero")
+                map_fd = zero
+            with nogil:
+                addr = c_mmap(NULL, <size_t>length, prot, flags, map_fd, <off_t>offset)
+                err = errno if addr == MAP_FAILED else 0
+                if zero != -1:
+                    c_close(zero)
+            if (addr == MAP_FAILED and fd == -1 and not devzero
+                    and (err == EINVAL or err == ENODEV or err == EOPNOTSUPP) and length > 0
+                    and not (flags & compat.MAP_HUGETLB)):
+                # MAP_ANONYMOUS refused at run time: map /dev/zero instead.
+                flags &= ~compat.MAP_ANONYMOUS
+                devzero = True
+                zero = -1
+                continue
+            break
+        if addr == MAP_FAILED:
+            if err == ENOMEM and (flags & compat.MAP_HUGETLB):
+                raise_oserror(err, "no free huge pages of that size: reserve some with "
+                                   "vm.nr_hugepages (/proc/sys/vm/nr_hugepages)")
+            if err == EAGAIN and (flags & compat.MAP_LOCKED):
+                raise_oserror(err, f"MAP_LOCKED: {_memlock_hint()}")
+            raise_oserror(err)
+        if lock:
+            with nogil:
+                err = errno if mlock(addr, <size_t>length) != 0 else 0
+                if err:
+                    munmap(addr, <size_t>length)
+            if err:
+                raise_oserror(err, f"cannot lock {length} bytes in RAM: {_memlock_hint()}")
+        self._set_memory(<char *>addr, length, access, _munmap_release)
+        self._offset = offset
+        self._trackfd = trackfd
+        self._anonymous = fd == -1
+        self._devzero = devzero
+        self._grow_limit = length if (fd == -1 and (flags & C_MAP_SHARED)) else -1
+        return 0
+
+    def __dealloc__(self):
+        if self._fd != -1:
+            c_close(self._fd)
+            self._fd = -1
+
+    cdef str _repr_tail(self):
+        return f", offset={self._offset}"
+
+    cdef str _repr_name(self):
+        return "sysvshm.mmap.mmap" if type(self) is mmap else type(self).__name__
+
+    def close(self):
+        """Close the map (and this object's copy of the file descriptor)."""
+        _Buffer.close(self)
+        if self._fd != -1:
+            fd = self._fd
+            self._fd = -1
+            c_close(fd)
+
+    def size(self):
+        """The size of the mapped file (OSError for anonymous maps, as the stdlib)."""
+        cdef struct_stat st
+        self._check_valid()
+        if self._fd == -1:
+            raise_oserror(EBADF)
+        if fstat(self._fd, &st) != 0:
+            raise_oserror(errno)
+        return st.st_size
+
+    @property
+    def anonymous_backend(self):
+        """For an anonymous map: "MAP_ANONYMOUS" or "/dev/zero"; None for a file map."""
+        if not self._anonymous:
+            return None
+        return "/dev/zero" if self._devzero else "MAP_ANONYMOUS"
+
+    @property
+    def locked(self):
+        """True when every page of the mapping is mlock()ed (VM_LOCKED in /proc/self/smaps)."""
+        self._check_valid()
+        return _all_locked(<size_t>self._data, <size_t>self._size)
+
+    def resize(self, newsize, /):
+        """Change the size of the map (and of the file), with mremap(2) on Linux.
+
+        Unlike some stdlib versions, a resize that cannot succeed changes nothing:
+        the file is only truncated once the map has moved, and is restored if the
+        remap fails; a shared anonymous map never grows past its size.
+        """
+        cdef Py_ssize_t new_size
+        self._check_valid()
+        new_size = _int_arg(newsize, "n")
+        self._check_valid()
+        if self._exports > 0:
+            raise BufferError("mmap can't resize with extant buffers exported.")
+        if self._access != ACCESS_WRITE_ and self._access != ACCESS_DEFAULT_:
+            raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
+        if not self._trackfd and not self._anonymous:
+            raise ValueError("mmap can't resize with trackfd=False.")
+        if new_size < 0 or sys.maxsize - new_size < self._offset:
+            raise ValueError("new size out of range")
+        if self._pins:
+            raise BufferError("mmap can't resize while another thread is using it")
+        if not compat.SYSVSHM_HAVE_MREMAP:
+            raise SystemError("mmap: resizing not available--no mremap()")
+        if new_size == 0:
+            raise_oserror(EINVAL, "cannot resize a map to 0 bytes")
+        if self._grow_limit >= 0 and new_size > self._grow_limit:
+            raise ValueError(f"cannot grow a shared anonymous map past its original "
+                             f"{self._grow_limit} bytes: the pages past it do not exist")
+        self._remap(new_size)
+
+    cdef int _remap(self, Py_ssize_t new_size) except -1:
+        cdef void *moved
+        cdef int err = 0
+        cdef Py_ssize_t old_size = self._size
+        cdef off_t old_end = <off_t>(self._offset + old_size)
+        cdef off_t new_end = <off_t>(self._offset + new_size)
+        cdef bint grow = new_size > old_size
+        if self._fd != -1 and grow and ftruncate(self._fd, new_end) == -1:
+            raise_oserror(errno)
+        with nogil:
+            moved = compat.sysvshm_mremap(self._data, <size_t>old_size, <size_t>new_size)
+            err = errno if moved == MAP_FAILED else 0
+        if moved == MAP_FAILED:
+            if self._fd != -1 and grow:
+                ftruncate(self._fd, old_end)  # undo: the map still ends there
+            raise_oserror(err)
+        self._data = <char *>moved
+        self._size = new_size
+        if self._fd != -1 and not grow and ftruncate(self._fd, new_end) == -1:
+            raise_oserror(errno, "the map shrank but the file could not be truncated")
+        return 0
+
+
+
+def _all_locked(size_t start, size_t length):
+    """Whether every VMA overlapping [start, start+length) has VM_LOCKED ("lo")."""
+    end = start + length
+    covered = start
+    try:
+        f = open("/proc/self/smaps")
+    except OSError:
+        raise NotImplementedError("locked needs /proc/self/smaps") from None
+    with f:
+        current = None
+        for line in f:
+            head = line.split(" ", 1)[0]
+            if "-" in head and ":" not in head:
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                current = (lo, hi) if lo < end and hi > start else None
+            elif current is not None and line.startswith("VmFlags:"):
+                if "lo" not in line.split()[1:]:
+                    return False
+                covered = max(covered, current[1])
+    return covered >= end

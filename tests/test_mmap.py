@@ -1,0 +1,514 @@
+"""sysvshm.mmap against the stdlib mmap of this Python, and its additions.
+
+Every parity case runs on a file-backed map and on an anonymous map through both
+anonymous paths (MAP_ANONYMOUS and /dev/zero), on the stdlib class and on ours,
+and compares results, exceptions (type and message) and memory.
+"""
+import errno
+import gc
+import mmap as std
+import os
+import pickle
+import resource
+import sys
+import threading
+import weakref
+
+import _proc
+import pytest
+import sysvshm.mmap as smmap
+from test_shm_parity import CASES, CLOSED_CALLS, CONTENT, PY39_ARG_MESSAGES, PY313, SIZE
+
+PAGE = std.PAGESIZE
+
+
+@pytest.fixture(params=["MAP_ANONYMOUS", "/dev/zero"])
+def anon_path(request):
+    previous = smmap.force_devzero(request.param == "/dev/zero")
+    yield request.param
+    smmap.force_devzero(previous)
+
+
+@pytest.fixture
+def datafile(tmp_path):
+    path = tmp_path / "data"
+    path.write_bytes(CONTENT)
+    return path
+
+
+def normalise(exc_or_value, obj):
+    if isinstance(exc_or_value, BaseException):
+        text = str(exc_or_value)
+        for name in ("sysvshm.mmap.mmap", "mmap.mmap", type(obj).__name__):
+            text = text.replace(name, "<type>")
+        return ("raised", type(exc_or_value), text)
+    return ("ok", exc_or_value)
+
+
+def outcome(fn, obj):
+    try:
+        return normalise(fn(obj), obj)
+    except Exception as exc:  # the exception is the result being compared
+        return normalise(exc, obj)
+
+
+def same(ours, ref, name=""):
+    if ref[0] == "raised" and ref[2].startswith(PY39_ARG_MESSAGES):
+        assert ours[:2] == ref[:2]
+    elif name in ("seek-kw", "madvise-bad"):
+        assert ours[:2] == ref[:2]  # argument-parser wording (Cython vs METH_VARARGS)
+    elif not PY313 and ref == ("ok", None) and name.startswith("seek"):
+        assert ours[0] == "ok"  # seek() returns the position on every version (3.13's rule)
+    elif not PY313 and ref[0] == "ok" and isinstance(ref[1], tuple):
+        # tuples that mix seek()'s None (before 3.13) with other results
+        assert len(ours[1]) == len(ref[1])
+        for a, b in zip(ours[1], ref[1]):
+            assert a == b or (b is None and isinstance(a, int))
+    else:
+        assert ours == ref
+
+
+def make_pair(kind, tmp_path, **kwargs):
+    if kind == "file":
+        a, b = tmp_path / "std", tmp_path / "ours"
+        a.write_bytes(CONTENT)
+        b.write_bytes(CONTENT)
+        fa, fb = open(a, "r+b"), open(b, "r+b")
+        ref = std.mmap(fa.fileno(), 0, **kwargs)
+        ours = smmap.mmap(fb.fileno(), 0, **kwargs)
+        fa.close()
+        fb.close()
+        return ref, ours, (a, b)
+    ref = std.mmap(-1, SIZE, **kwargs)
+    ours = smmap.mmap(-1, SIZE, **kwargs)
+    ref[:] = CONTENT
+    ours[:] = CONTENT
+    return ref, ours, None
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("kind", ["file", "MAP_ANONYMOUS", "/dev/zero"])
+def test_same_as_stdlib(kind, name, tmp_path):
+    previous = smmap.force_devzero(kind == "/dev/zero")
+    try:
+        ref, ours, files = make_pair(kind, tmp_path)
+    finally:
+        smmap.force_devzero(previous)
+    if kind != "file":
+        assert ours.anonymous_backend == kind
+    try:
+        same(outcome(CASES[name], ours), outcome(CASES[name], ref), name)
+        assert ours[:] == ref[:]
+    finally:
+        ref.close()
+        ours.close()
+    if files:
+        assert files[0].read_bytes() == files[1].read_bytes()
+
+
+EXTRA = {
+    "size": lambda m: m.size(),
+    "resize-grow": lambda m: (m.resize(SIZE * 2), len(m), m[SIZE:SIZE + 4], m.size()),
+    "resize-shrink": lambda m: (m.resize(10), len(m), m[:], m.size()),
+    "resize-neg": lambda m: m.resize(-1),
+    "resize-float": lambda m: m.resize(1.5),
+    "resize-export": lambda m: (lambda v: (m.resize(10)))(memoryview(m)),
+    "resize-then-read": lambda m: (m.seek(60), m.resize(10), m.read(), m.tell()),
+    "repr": lambda m: repr(m).replace("sysvshm.mmap.mmap", "mmap.mmap"),
+    "pickle": lambda m: pickle.dumps(m),
+    "weakref": lambda m: weakref.ref(m)() is m,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA))
+@pytest.mark.parametrize("kind", ["file", "private-anonymous"])
+def test_mmap_only_methods_same_as_stdlib(kind, name, tmp_path):
+    if kind == "file":
+        ref, ours, files = make_pair("file", tmp_path)
+    else:
+        ref, ours, files = make_pair("anon", tmp_path, flags=std.MAP_PRIVATE)
+    try:
+        r, o = outcome(EXTRA[name], ref), outcome(EXTRA[name], ours)
+        if name == "pickle":
+            assert o[:2] == r[:2] and "cannot pickle" in o[2]
+        else:
+            same(o, r, name)
+    finally:
+        gc.collect()
+        ref.close()
+        ours.close()
+    if files:
+        assert files[0].read_bytes() == files[1].read_bytes()
+
+
+@pytest.mark.parametrize("access", [std.ACCESS_READ, std.ACCESS_COPY, std.ACCESS_WRITE])
+@pytest.mark.parametrize("name", sorted(set(CASES) & {
+    "setitem", "setslice", "write", "write_byte", "move", "flush", "read-all", "find",
+    "slice", "delitem", "getitem", "madvise"} | {"resize-grow", "resize-shrink"}))
+def test_access_modes_same_as_stdlib(access, name, tmp_path):
+    fn = CASES.get(name) or EXTRA[name]
+    results = []
+    for module in (std, smmap):
+        path = tmp_path / module.__name__
+        path.write_bytes(CONTENT)
+        with open(path, "r+b") as f:
+            m = module.mmap(f.fileno(), 0, access=access)
+        try:
+            results.append((outcome(fn, m), bytes(m[:])))
+        finally:
+            m.close()
+        results.append(path.read_bytes())
+    ref, ref_file, ours, our_file = results
+    same(ours[0], ref[0], name)
+    assert ours[1] == ref[1] and our_file == ref_file
+
+
+@pytest.mark.parametrize("name", sorted(CLOSED_CALLS))
+def test_closed_same_as_stdlib(name):
+    ref, ours = std.mmap(-1, SIZE), smmap.mmap(-1, SIZE)
+    ref.close()
+    ours.close()
+    same(outcome(CLOSED_CALLS[name], ours), outcome(CLOSED_CALLS[name], ref), name)
+    assert repr(ours) == "<sysvshm.mmap.mmap closed=True>"
+
+
+CONSTRUCTOR_CASES = {
+    "anon": lambda M, fd: M(-1, 10),
+    "kw": lambda M, fd: M(fileno=-1, length=10),
+    "file-0": lambda M, fd: M(fd, 0),
+    "file-len": lambda M, fd: M(fd, 16),
+    "file-offset": lambda M, fd: M(fd, 0, offset=0),
+    "file-bad-offset": lambda M, fd: M(fd, 10, offset=100),
+    "file-offset-past": lambda M, fd: M(fd, 0, offset=PAGE * 4),
+    "file-too-long": lambda M, fd: M(fd, SIZE + 1),
+    "neg-len": lambda M, fd: M(-1, -1),
+    "neg-offset": lambda M, fd: M(-1, 10, offset=-1),
+    "zero-anon": lambda M, fd: M(-1, 0),
+    "both": lambda M, fd: M(-1, 10, flags=std.MAP_PRIVATE, access=std.ACCESS_READ),
+    "bad-access": lambda M, fd: M(-1, 10, access=9),
+    "bad-fd": lambda M, fd: M(987654, 10),
+    "no-args": lambda M, fd: M(),
+    "one-arg": lambda M, fd: M(-1),
+    "too-many": lambda M, fd: M(-1, 10, 1, 3, 0, 0, 7),
+    "bad-kw": lambda M, fd: M(-1, 10, foo=1),
+    "dup-kw": lambda M, fd: M(-1, 10, length=5),
+    "float-len": lambda M, fd: M(-1, 1.5),
+    "str-fd": lambda M, fd: M("a", 10),
+    "huge-len": lambda M, fd: M(-1, 2**64),
+    "huge-flags": lambda M, fd: M(-1, 10, flags=2**40),
+    "prot-read": lambda M, fd: (lambda m: (repr(m), memoryview(m).readonly))(
+        M(-1, 10, prot=std.PROT_READ)),
+    "private": lambda M, fd: repr(M(-1, 10, flags=std.MAP_PRIVATE)),
+    "read-access-anon": lambda M, fd: M(-1, 10, access=std.ACCESS_READ)[0],
+    "copy-file": lambda M, fd: (lambda m: (m.write(b"zz"), m[:2]))(
+        M(fd, 0, access=std.ACCESS_COPY)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONSTRUCTOR_CASES))
+def test_constructor_same_as_stdlib(name, datafile, anon_path):
+    fd = os.open(datafile, os.O_RDWR)
+    try:
+        ref = outcome(lambda M: CONSTRUCTOR_CASES[name](M, fd), std.mmap)
+        ours = outcome(lambda M: CONSTRUCTOR_CASES[name](M, fd), smmap.mmap)
+    finally:
+        os.close(fd)
+    if ref[0] == "ok" and not isinstance(ref[1], (str, tuple, int)):
+        ref, ours = ("ok", repr(ref[1])), ("ok", repr(ours[1]).replace("sysvshm.mmap.mmap", "mmap.mmap"))
+    if isinstance(ours[1], str):
+        ours = ("ok", ours[1].replace("sysvshm.mmap.mmap", "mmap.mmap"))
+    elif ours[0] == "ok" and isinstance(ours[1], tuple):
+        ours = ("ok", tuple(x.replace("sysvshm.mmap.mmap", "mmap.mmap") if isinstance(x, str) else x
+                            for x in ours[1]))
+    if name in ("no-args", "one-arg", "too-many", "bad-kw", "dup-kw", "huge-flags",
+                "huge-len"):
+        assert ours[:2] == ref[:2]
+    else:
+        same(ours, ref, name)
+
+
+def test_constructor_messages_of_this_python():
+    # The argument errors use this Python's own wording.
+    for call in (lambda M: M(), lambda M: M(-1), lambda M: M(-1, 10, foo=1),
+                 lambda M: M(-1, 10, 1, 3, 0, 0, 7), lambda M: M(-1, 1.5)):
+        assert outcome(call, smmap.mmap)[1:] == outcome(call, std.mmap)[1:]
+
+
+def test_constants_superset_of_stdlib():
+    for name in dir(std):
+        if name.isupper() or name == "error":
+            assert getattr(smmap, name) == getattr(std, name), name
+    assert smmap.MAP_ANONYMOUS == smmap.MAP_ANON == 0x20
+    assert smmap.MAP_LOCKED == 0x2000 and smmap.MAP_NORESERVE == 0x4000
+    assert smmap.MAP_POPULATE == 0x8000 and smmap.MAP_HUGETLB == 0x40000
+    assert smmap.MAP_HUGE_2MB == 21 << 26 and smmap.MAP_HUGE_1GB == 30 << 26
+    assert smmap.MAP_STACK == 0x20000 and smmap.MAP_DENYWRITE == 0x800
+
+
+def test_not_a_stdlib_mmap():
+    m = smmap.mmap(-1, 10)
+    assert not isinstance(m, std.mmap)
+    m.close()
+
+
+class Sub(smmap.mmap):
+    def __new__(cls, extra, *args, **kwargs):
+        obj = super().__new__(cls, *args, **kwargs)
+        obj.extra = extra
+        return obj
+
+
+class StdSub(std.mmap):
+    def __new__(cls, extra, *args, **kwargs):
+        obj = super().__new__(cls, *args, **kwargs)
+        obj.extra = extra
+        return obj
+
+
+class Plain(smmap.mmap):
+    def __init__(self, *args):
+        self.z = len(args)
+
+
+def test_subclass_through_new():
+    ours, ref = Sub("e", -1, 10), StdSub("e", -1, 10)
+    assert (ours.extra, ref.extra) == ("e", "e")
+    assert repr(ours).replace("Sub", "X") == repr(ref).replace("StdSub", "X")
+    assert Plain(-1, 10).z == 2
+    ours.close()
+    ref.close()
+
+
+# -- what the stdlib gets wrong: a clear exception, nothing changed ------------------------
+
+def test_resize_to_zero_changes_nothing(datafile):
+    with open(datafile, "r+b") as f:
+        m = smmap.mmap(f.fileno(), 0)
+    with pytest.raises(OSError) as info:
+        m.resize(0)
+    assert info.value.errno == errno.EINVAL
+    assert len(m) == SIZE and m[:] == CONTENT and datafile.stat().st_size == SIZE
+    m.close()
+
+
+def test_resize_huge_changes_nothing(datafile):
+    with open(datafile, "r+b") as f:
+        m = smmap.mmap(f.fileno(), 0)
+    with pytest.raises((OSError, ValueError)):
+        m.resize(2**62)
+    assert len(m) == SIZE and m[:] == CONTENT and datafile.stat().st_size == SIZE
+    m[SIZE - 1] = 1  # still mapped and backed
+    m.close()
+
+
+def test_resize_file_grow_and_shrink(datafile):
+    with open(datafile, "r+b") as f:
+        m = smmap.mmap(f.fileno(), 0)
+    m.resize(3 * PAGE)
+    assert datafile.stat().st_size == 3 * PAGE and m.size() == 3 * PAGE
+    m[3 * PAGE - 1] = 7
+    m.resize(100)
+    assert datafile.stat().st_size == 100 and len(m) == 100
+    m.close()
+
+
+def test_shared_anonymous_never_grows(anon_path):
+    m = smmap.mmap(-1, PAGE)
+    with pytest.raises(ValueError, match="cannot grow"):
+        m.resize(2 * PAGE)
+    m.resize(100)
+    m.resize(PAGE)  # back up to the original size is fine
+    m[PAGE - 1] = 1
+    m.close()
+
+
+def test_prot_read_exports_read_only():
+    m = smmap.mmap(-1, PAGE, prot=std.PROT_READ)
+    assert memoryview(m).readonly
+    with pytest.raises(TypeError):
+        m[0] = 1
+    m.close()
+
+
+@pytest.mark.parametrize("prot", [0, std.PROT_WRITE, 4])
+def test_unreadable_prot_is_refused(prot):
+    with pytest.raises(ValueError, match="PROT_READ"):
+        smmap.mmap(-1, PAGE, prot=prot)
+
+
+@pytest.mark.parametrize("flag", [0x10, 0x100000])
+def test_fixed_address_flags_are_refused(flag):
+    with pytest.raises(ValueError, match="MAP_FIXED"):
+        smmap.mmap(-1, PAGE, flags=std.MAP_SHARED | flag)
+
+
+def test_closed_fd_and_unmappable_fd(tmp_path):
+    r, w = os.pipe()
+    try:
+        for ours, ref in [(lambda: smmap.mmap(r, 10), lambda: std.mmap(r, 10))]:
+            same(outcome(lambda _: ours(), None), outcome(lambda _: ref(), None))
+    finally:
+        os.close(r)
+        os.close(w)
+    same(outcome(lambda _: smmap.mmap(r, 10), None), outcome(lambda _: std.mmap(r, 10), None))
+
+
+def test_close_closes_our_fd(datafile):
+    before = len(os.listdir("/proc/self/fd"))
+    with open(datafile, "r+b") as f:
+        m = smmap.mmap(f.fileno(), 0)
+    assert len(os.listdir("/proc/self/fd")) == before + 1
+    m.close()
+    assert len(os.listdir("/proc/self/fd")) == before
+    with open(datafile, "r+b") as f:
+        m = smmap.mmap(f.fileno(), 0, trackfd=False)
+    assert len(os.listdir("/proc/self/fd")) == before
+    with pytest.raises(ValueError, match="trackfd=False"):
+        m.resize(10)
+    m.close()
+
+
+# -- the additions -------------------------------------------------------------------
+
+def vm_locked_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmLck:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmLck")
+
+
+def test_mlock_really_locks(anon_path):
+    m = smmap.mmap(-1, 64 * PAGE)
+    before = vm_locked_kib()
+    assert not m.locked
+    m.mlock()
+    assert m.locked and vm_locked_kib() - before == 64 * PAGE // 1024
+    assert m.mincore() == 64  # locked pages are resident
+    m.munlock()
+    assert not m.locked and vm_locked_kib() == before
+    m.mlock(0, PAGE)
+    assert vm_locked_kib() - before == PAGE // 1024 and not m.locked
+    m.close()
+    assert vm_locked_kib() == before
+
+
+def test_map_locked_really_locks():
+    before = vm_locked_kib()
+    m = smmap.mmap(-1, 16 * PAGE, flags=std.MAP_SHARED | smmap.MAP_LOCKED)
+    assert m.locked and vm_locked_kib() - before == 16 * PAGE // 1024
+    m.close()
+
+
+def test_strict_lock():
+    m = smmap.mmap(-1, 8 * PAGE, lock=True)
+    assert m.locked
+    m.close()
+
+
+def _strict_lock_under_low_rlimit():
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)  # drops CAP_IPC_LOCK, so RLIMIT_MEMLOCK applies
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (64 * 1024, 64 * 1024))
+    maps_before = open("/proc/self/maps").read().count("\n")
+    with pytest.raises(OSError) as info:
+        smmap.mmap(-1, 1 << 20, lock=True)
+    assert "RLIMIT_MEMLOCK is 65536 bytes" in str(info.value)
+    assert open("/proc/self/maps").read().count("\n") == maps_before  # nothing left mapped
+    with pytest.raises(OSError, match="RLIMIT_MEMLOCK"):
+        smmap.mmap(-1, 1 << 20, flags=std.MAP_SHARED | smmap.MAP_LOCKED)
+    m = smmap.mmap(-1, 1 << 20)
+    with pytest.raises(OSError, match="RLIMIT_MEMLOCK"):
+        m.mlock()
+    m.close()
+    small = smmap.mmap(-1, 4 * PAGE, lock=True)
+    assert small.locked
+    small.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
+def test_strict_lock_fails_cleanly_under_low_rlimit():
+    _proc.in_child(_strict_lock_under_low_rlimit)
+
+
+def test_map_populate_prefaults(anon_path):
+    lazy = smmap.mmap(-1, 32 * PAGE, flags=std.MAP_PRIVATE)
+    eager = smmap.mmap(-1, 32 * PAGE, flags=std.MAP_PRIVATE | smmap.MAP_POPULATE)
+    assert lazy.mincore() == 0 and eager.mincore() == 32
+    lazy[5 * PAGE] = 1
+    assert lazy.mincore() == 1 and lazy.mincore(5 * PAGE, 1) == 1 and lazy.mincore(0, PAGE) == 0
+    lazy.close()
+    eager.close()
+
+
+def test_range_arguments_like_madvise():
+    m = smmap.mmap(-1, PAGE)
+    for call, name in ((m.mlock, "mlock"), (m.munlock, "munlock"), (m.mincore, "mincore")):
+        with pytest.raises(ValueError, match=f"{name} start out of bounds"):
+            call(PAGE)
+        with pytest.raises(ValueError, match=f"{name} length invalid"):
+            call(0, -1)
+        with pytest.raises(OverflowError):
+            call(1, sys.maxsize)
+    m.close()
+    for call in (m.mlock, m.munlock, m.mincore, lambda: m.locked):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+
+
+def _child_writes(m, value):
+    pid = os.fork()
+    if pid == 0:
+        m[0] = value
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def test_shared_anonymous_is_shared_with_a_forked_child(anon_path):
+    shared = smmap.mmap(-1, PAGE)
+    private = smmap.mmap(-1, PAGE, flags=std.MAP_PRIVATE)
+    assert shared.anonymous_backend == anon_path
+    _child_writes(shared, 42)
+    _child_writes(private, 42)
+    assert shared[0] == 42 and private[0] == 0
+    shared.close()
+    private.close()
+
+
+def test_hugetlb_without_reserved_pages_says_so():
+    with open("/proc/sys/vm/nr_hugepages") as f:
+        if int(f.read()) > 0:
+            pytest.skip("huge pages are reserved on this machine")
+    with pytest.raises(OSError) as info:
+        smmap.mmap(-1, 2 << 20, flags=std.MAP_PRIVATE | smmap.MAP_HUGETLB)
+    assert info.value.errno == errno.ENOMEM and "vm.nr_hugepages" in str(info.value)
+
+
+def test_threads_close_while_others_use():
+    errors = []
+
+    def worker(m, stop):
+        while not stop.is_set():
+            try:
+                m[0] = 1
+                m.madvise(std.MADV_NORMAL)
+                m.mincore()
+                bytes(m[0:64])
+            except (ValueError, BufferError):
+                pass
+            except Exception as exc:  # anything else is a bug
+                errors.append(exc)
+                return
+
+    for _ in range(100):
+        m = smmap.mmap(-1, PAGE)
+        stop = threading.Event()
+        threads = [threading.Thread(target=worker, args=(m, stop)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        m.close()
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors
