@@ -145,7 +145,8 @@ cdef int _munmap_release(char *addr, Py_ssize_t size) noexcept nogil:
 
 @cython.auto_pickle(False)
 cdef class mmap(_Buffer):
-    """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
+    """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, \
+access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
 
     A memory map with the interface of the stdlib's mmap.mmap (which it is not a
     subclass of). fileno -1 maps anonymous memory. ``lock=True`` returns only a
@@ -353,7 +354,6 @@ cdef class mmap(_Buffer):
         if self._fd != -1 and not grow and ftruncate(self._fd, new_end) == -1:
             raise_oserror(errno, "the map shrank but the file could not be truncated")
         return 0
-
 
 
 def _all_locked(size_t start, size_t length):

@@ -1,8 +1,9 @@
 """Reading /proc/sysvipc/shm in tests, and telling our segments from anyone else's.
 
 The machine is shared (tox runs environments in parallel), so "a segment appeared"
-is not enough to blame a test: a segment is ours when this process created it, or
-a process that has since exited or whose parent is this process.
+is not enough to blame a test: a segment is ours when this process created it, a
+child of this process that is still running did, or a child process this run
+started and registered with started() did (it may have exited since).
 """
 import os
 
@@ -30,12 +31,18 @@ def _parent_of(pid):
         return None  # gone
 
 
+_children = set()
+
+
+def started(pid):
+    """Register a child process of this run that may create segments."""
+    _children.add(pid)
+    return pid
+
+
 def ours(r, me=None):
     me = me or os.getpid()
-    if r["cpid"] == me:
-        return True
-    parent = _parent_of(r["cpid"])
-    return parent is None or parent == me
+    return r["cpid"] == me or r["cpid"] in _children or _parent_of(r["cpid"]) == me
 
 
 def own_ids():

@@ -14,8 +14,12 @@ ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 def run(*args, input=None):
     """python -m sysvshm ARGS, from a directory that is not the source tree."""
-    return subprocess.run([sys.executable, "-m", "sysvshm", *args], capture_output=True,
-                          text=True, input=input, timeout=120, cwd="/")
+    with subprocess.Popen([sys.executable, "-m", "sysvshm", *args], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd="/") as proc:
+        _proc.started(proc.pid)  # its segments are this run's to clean up
+        out, err = proc.communicate(input, timeout=120)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 def assert_one_line_error(result, status):
