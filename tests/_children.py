@@ -36,3 +36,51 @@ def as_nobody(fn, *args):
         traceback.print_exc()
         os._exit(2)
     os._exit(0 if ok else 1)
+
+
+def shm_attach_write(name, offset, data, track=True):
+    from sysvshm import shared_memory
+
+    block = shared_memory.SharedMemory(name, track=track)
+    block.buf[offset:offset + len(data)] = data
+    block.close()
+
+
+def shm_write_object(block, offset, data):
+    block.buf[offset:offset + len(data)] = data
+    block.close()
+
+
+def shm_report_size(name, conn):
+    from sysvshm import shared_memory
+
+    block = shared_memory.SharedMemory(name)
+    conn.send(block.size)
+    block.close()
+
+
+def shm_create_and_wait(name, size, conn, track=True):
+    """Create a block, report, then wait to be killed."""
+    import time
+
+    from sysvshm import shared_memory
+
+    block = shared_memory.SharedMemory(name, create=True, size=size, track=track)
+    block.buf[0] = 7
+    conn.send(block.name)
+    time.sleep(600)
+
+
+def shm_attach_and_wait(name, conn):
+    import time
+
+    from sysvshm import shared_memory
+
+    block = shared_memory.SharedMemory(name)
+    conn.send(block.buf[0])
+    time.sleep(600)
+
+
+def sl_append_marker(sl):
+    sl[0] = "child"
+    sl.shm.close()

@@ -1,0 +1,487 @@
+"""sysvshm.shared_memory next to multiprocessing.shared_memory, and the faults it fixes."""
+import multiprocessing
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+from multiprocessing import shared_memory as std
+
+import _children
+import _proc
+import pytest
+
+from sysvshm import shared_memory as ours
+
+TIMEOUT = 60
+START_METHODS = [m for m in ("fork", "spawn", "forkserver")
+                 if m in multiprocessing.get_all_start_methods()]
+
+
+@pytest.fixture
+def blocks():
+    """Collects blocks (either module) and closes and unlinks them afterwards."""
+    made = []
+    yield made
+    for block in made:
+        try:
+            block.close()
+        except BufferError:
+            pass
+        try:
+            block.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:  # the exception is the result being compared
+        return ("raised", type(exc), str(exc).replace("/", ""))
+
+
+def unique_name(tag):
+    return f"sysvshm_test_{tag}_{os.getpid()}_{os.urandom(3).hex()}"
+
+
+# -- the stdlib's documented behaviour, side by side --------------------------------------
+
+@pytest.mark.parametrize("module", [std, ours], ids=["stdlib", "sysvshm"])
+def test_documented_example(module, blocks):
+    # The example of the multiprocessing.shared_memory documentation.
+    shm_a = module.SharedMemory(create=True, size=10)
+    blocks.append(shm_a)
+    assert type(shm_a.buf) is memoryview
+    buffer = shm_a.buf
+    assert len(buffer) == 10
+    buffer[:4] = bytearray([22, 33, 44, 55])
+    buffer[4] = 100
+    shm_b = module.SharedMemory(shm_a.name)
+    blocks.append(shm_b)
+    import array
+    assert array.array("b", shm_b.buf[:5]).tolist() == [22, 33, 44, 55, 100]
+    shm_b.buf[:5] = b"howdy"
+    assert bytes(shm_a.buf[:5]) == b"howdy"
+    shm_b.close()
+    shm_a.close()
+    shm_a.unlink()
+
+
+BEHAVIOURS = {
+    "attach-missing": lambda m, n: m.SharedMemory(n),
+    "create-zero": lambda m, n: m.SharedMemory(n, create=True, size=0),
+    "create-negative": lambda m, n: m.SharedMemory(n, create=True, size=-1),
+    "attach-negative": lambda m, n: m.SharedMemory(n, size=-5),
+    "no-name-attach": lambda m, n: m.SharedMemory(),
+    "int-name": lambda m, n: m.SharedMemory(5, create=True, size=10),
+    "float-size": lambda m, n: m.SharedMemory(n, create=True, size=1.5),
+    "str-size": lambda m, n: m.SharedMemory(n, create=True, size="10"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BEHAVIOURS))
+def test_errors_same_as_stdlib(case, blocks):
+    name = unique_name(case)
+
+    def run(module):
+        result = outcome(lambda: BEHAVIOURS[case](module, name))
+        if result[0] == "ok":
+            blocks.append(result[1])
+        return result
+
+    ref, got = run(std), run(ours)
+    if case in ("int-name", "float-size", "str-size"):
+        assert got[:2] == ref[:2]  # same type; the stdlib's words come from os/posixshmem
+    else:
+        assert got == ref
+
+
+@pytest.mark.parametrize("module", [std, ours], ids=["stdlib", "sysvshm"])
+def test_lifecycle_same_as_stdlib(module, blocks):
+    name = unique_name("life")
+    a = module.SharedMemory(name, create=True, size=4096)
+    blocks.append(a)
+    assert a.name == name and a.size == 4096
+    assert repr(a) == f"SharedMemory({name!r}, size=4096)"
+    with pytest.raises(FileExistsError):
+        module.SharedMemory(name, create=True, size=10)
+    b = module.SharedMemory(name, size=999999)  # the size is ignored on attach
+    assert b.size == 4096
+    clone = pickle.loads(pickle.dumps(a))
+    assert (clone.name, clone.size) == (name, 4096)
+    view = a.buf[:8]
+    with pytest.raises(BufferError):
+        a.close()
+    view.release()
+    a.close()
+    a.close()  # twice is fine
+    assert a.buf is None
+    b.unlink()
+    with pytest.raises(FileNotFoundError):
+        module.SharedMemory(name)
+    with pytest.raises(FileNotFoundError):
+        b.unlink()
+    b.close()
+    clone.close()
+
+
+def test_generated_names_are_short_and_distinct(blocks):
+    names = set()
+    for _ in range(20):
+        block = ours.SharedMemory(create=True, size=1)
+        blocks.append(block)
+        names.add(block.name)
+        assert len(block.name) <= 14 and block.name.isascii()
+    assert len(names) == 20
+
+
+# -- the fixes ----------------------------------------------------------------------------
+
+def test_size_is_exact_in_every_process(blocks):
+    block = ours.SharedMemory(create=True, size=10)
+    blocks.append(block)
+    assert len(block.buf) == 10
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    p = ctx.Process(target=_children.shm_report_size, args=(block.name, child))
+    p.start()
+    assert parent.recv() == 10
+    p.join(TIMEOUT)
+    assert p.exitcode == 0
+
+
+def run_python(code):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=120, cwd="/")
+
+
+def test_no_warnings_and_no_tracker_process():
+    # The stdlib prints "leaked shared_memory objects" here; sysvshm prints nothing,
+    # starts no helper process, and the kernel reclaims the block at exit.
+    result = run_python("""
+        import multiprocessing, os
+        from sysvshm import shared_memory
+        block = shared_memory.SharedMemory(create=True, size=1 << 20)
+        other = shared_memory.SharedMemory(block.name)
+        other.close()
+        block.close()
+        print(block.name, len(multiprocessing.active_children()), flush=True)
+        os.system("ps -o comm= --ppid %d > /dev/null" % os.getpid())
+    """)
+    assert result.returncode == 0 and result.stderr == ""
+    name, children = result.stdout.split()
+    assert children == "0"
+    with pytest.raises(FileNotFoundError):
+        ours.SharedMemory(name)
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_an_attacher_exiting_does_not_destroy_the_block(method, blocks):
+    block = ours.SharedMemory(create=True, size=64)
+    blocks.append(block)
+    ctx = multiprocessing.get_context(method)
+    p = ctx.Process(target=_children.shm_attach_write, args=(block.name, 0, b"child"))
+    p.start()
+    p.join(TIMEOUT)
+    assert p.exitcode == 0
+    again = ours.SharedMemory(block.name)
+    blocks.append(again)
+    assert bytes(again.buf[:5]) == b"child"
+
+
+@pytest.mark.parametrize("track", [True, False])
+def test_sigkill_of_every_user(track):
+    ctx = multiprocessing.get_context("fork")
+    name = unique_name("kill")
+    parent, child = ctx.Pipe()
+    creator = ctx.Process(target=_children.shm_create_and_wait, args=(name, 1 << 20, child, track))
+    creator.start()
+    assert parent.recv() == name
+    _proc.started(creator.pid)
+    attacher = ctx.Process(target=_children.shm_attach_and_wait, args=(name, child))
+    attacher.start()
+    assert parent.recv() == 7
+    for p in (creator, attacher):
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(TIMEOUT)
+        assert p.exitcode == -signal.SIGKILL
+    if track:
+        with pytest.raises(FileNotFoundError):
+            ours.SharedMemory(name)
+    else:
+        # track=False keeps it until unlink(), exactly as the stdlib does
+        left = ours.SharedMemory(name)
+        assert left.buf[0] == 7
+        left.close()
+        left.unlink()
+
+
+def test_tracked_block_outlives_its_creators_close_until_exit(blocks):
+    result = run_python("""
+        from sysvshm import shared_memory
+        b = shared_memory.SharedMemory(create=True, size=100)
+        b.buf[0] = 42
+        b.close()                      # closed, not unlinked, process still running
+        again = shared_memory.SharedMemory(b.name)
+        print(again.buf[0], b.name)
+        again.close()
+    """)
+    assert result.returncode == 0, result.stderr
+    value, name = result.stdout.split()
+    assert value == "42"
+    with pytest.raises(FileNotFoundError):  # the process ended: reclaimed
+        ours.SharedMemory(name)
+
+
+def test_unlink_after_close(blocks):
+    block = ours.SharedMemory(create=True, size=10)
+    block.close()
+    block.unlink()
+    with pytest.raises(FileNotFoundError):
+        ours.SharedMemory(block.name)
+    assert not _proc.own_ids()
+
+
+def test_sysv_segments_do_not_use_dev_shm(blocks):
+    before = os.statvfs("/dev/shm")
+    block = ours.SharedMemory(create=True, size=32 << 20)
+    blocks.append(block)
+    block.buf[::4096] = b"\1" * len(block.buf[::4096])
+    after = os.statvfs("/dev/shm")
+    used = (before.f_bfree - after.f_bfree) * after.f_frsize
+    assert used < 1 << 20
+
+
+def colliding_names():
+    """Two names whose System V keys collide (found by a birthday search)."""
+    seen = {}
+    i = 0
+    while True:
+        name = f"c{i}"
+        key = ours._key(name.encode())
+        if key in seen:
+            return seen[key], name
+        seen[key] = name
+        i += 1
+
+
+@pytest.mark.parametrize("track", [True, False])
+def test_names_sharing_a_key_never_share_a_segment(track, blocks):
+    first, second = colliding_names()
+    assert first != second and ours._key(first.encode()) == ours._key(second.encode())
+    a = ours.SharedMemory(first, create=True, size=10, track=track)
+    blocks.append(a)
+    a.buf[0] = 1
+    with pytest.raises(FileNotFoundError):
+        ours.SharedMemory(second)
+    if not track:
+        with pytest.raises(FileExistsError, match="key"):
+            ours.SharedMemory(second, create=True, size=10)
+    else:
+        b = ours.SharedMemory(second, create=True, size=10)  # the key is free again
+        blocks.append(b)
+        assert b.buf[0] == 0
+        again = ours.SharedMemory(first)
+        assert again.buf[0] == 1
+        again.close()
+
+
+def test_bad_names(blocks):
+    # (Python 3.11's stdlib silently cuts "a\0b" to "a"; sysvshm refuses it.)
+    with pytest.raises(ValueError, match="null"):
+        ours.SharedMemory("a\0b", create=True, size=1)
+    with pytest.raises(ValueError, match="too long"):
+        ours.SharedMemory("x" * 5000, create=True, size=1)
+    with pytest.raises(ValueError, match="empty"):
+        ours.SharedMemory("/", create=True, size=1)
+    name = unique_name("slash")
+    block = ours.SharedMemory("/" + name, create=True, size=1)
+    blocks.append(block)
+    assert block.name == "/" + name
+    assert ours.SharedMemory(name).size == 1  # leading slashes ignored, as by shm_open
+
+
+def _limit_in_namespace():
+    _proc.unshare_ipc()
+    with open("/proc/sys/kernel/shmmax", "w") as f:
+        f.write(str(1 << 20))
+    with pytest.raises(OSError, match="shmmax"):
+        ours.SharedMemory(create=True, size=2 << 20)
+    with pytest.raises(OSError, match="shmmax"):
+        ours.ShareableList([b"x" * (2 << 20)])
+    assert ours._shm.shmctl(0, ours._shm.SHM_INFO).used_ids == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private IPC namespace")
+def test_size_beyond_the_limit_names_it():
+    _proc.in_child(_limit_in_namespace)
+
+
+# -- across processes -------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_attach_by_name_in_a_child(method, blocks):
+    block = ours.SharedMemory(create=True, size=100)
+    blocks.append(block)
+    ctx = multiprocessing.get_context(method)
+    p = ctx.Process(target=_children.shm_attach_write, args=(block.name, 10, b"by name"))
+    p.start()
+    p.join(TIMEOUT)
+    assert p.exitcode == 0
+    assert bytes(block.buf[10:17]) == b"by name"
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_pass_the_object_to_a_child(method, blocks):
+    block = ours.SharedMemory(create=True, size=100)
+    blocks.append(block)
+    ctx = multiprocessing.get_context(method)
+    p = ctx.Process(target=_children.shm_write_object, args=(block, 0, b"object"))
+    p.start()
+    p.join(TIMEOUT)
+    assert p.exitcode == 0
+    assert bytes(block.buf[:6]) == b"object"
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_shareable_list_to_a_child(method):
+    sl = ours.ShareableList(["parent", 1, None])
+    try:
+        ctx = multiprocessing.get_context(method)
+        p = ctx.Process(target=_children.sl_append_marker, args=(sl,))
+        p.start()
+        p.join(TIMEOUT)
+        assert p.exitcode == 0
+        assert list(sl) == ["child", 1, None]
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+# -- ShareableList ----------------------------------------------------------------------
+
+def strip_lengths(fmt):
+    # sysvshm's str/bytes formats hold the exact length ("5s"); the stdlib's hold
+    # the allocated one ("8s"). That difference is the fix; the rest must match.
+    import re
+    return re.sub(r"\d+s", "s", fmt)
+
+
+GOOD_VALUES = [["howdy", b"HoWdY", -273.154, 100, None, True, 42], [], [0], ["", b""],
+               [2**63 - 1, -2**63, 1e300, False]]
+
+
+@pytest.mark.parametrize("values", GOOD_VALUES, ids=range(len(GOOD_VALUES)))
+def test_shareable_list_same_as_stdlib(values):
+    results = []
+    for module in (std, ours):
+        sl = module.ShareableList(values)
+        try:
+            other = module.ShareableList(name=sl.shm.name)
+            seen = (list(sl), list(other), len(sl), strip_lengths(sl.format),
+                    repr(sl).split(", name=")[0],
+                    [sl.count(v) for v in values], [sl.index(v) for v in values],
+                    outcome(lambda: sl[len(values)]), outcome(lambda: sl.index("absent")),
+                    outcome(lambda: sl.__setitem__(len(values), 1)),
+                    type(pickle.loads(pickle.dumps(sl))).__name__)
+            if values:
+                sl[0] = 3.5
+                seen += (other[0], strip_lengths(other.format))
+            results.append(seen)
+            other.shm.close()
+        finally:
+            sl.shm.close()
+            sl.shm.unlink()
+    assert results[0] == results[1]
+
+
+def test_shareable_list_type_changes_and_overflow_same_as_stdlib():
+    results = []
+    for module in (std, ours):
+        sl = module.ShareableList(["abcdefghij", 1])
+        try:
+            seen = [outcome(lambda: sl.__setitem__(1, "toolongvalue")),
+                    outcome(lambda: sl.__setitem__(0, 12)), sl[0],
+                    outcome(lambda: sl.__setitem__(0, "x" * 16)), sl[0],
+                    outcome(lambda: sl.__setitem__(0, "y" * 17)), sl[0], sl.format.endswith("q")]
+            results.append(seen)
+        finally:
+            sl.shm.close()
+            sl.shm.unlink()
+    assert results[0] == results[1]
+
+
+ROUND_TRIPS = ["trailing\0", "\0", "\0\0lead", "héllo wörld", "日本語テキスト", "emoji 🎉🎉",
+               b"bytes\0", b"\0\0", b"\xff\xfe\0", "x" * 7 + "é", "\udcff"]
+
+
+@pytest.mark.parametrize("value", ROUND_TRIPS, ids=range(len(ROUND_TRIPS)))
+def test_shareable_list_round_trips_what_the_stdlib_corrupts(value):
+    sl = ours.ShareableList([value, value])
+    try:
+        other = ours.ShareableList(name=sl.shm.name)
+        assert sl[0] == value and other[1] == value
+        sl[1] = value[:1] if value else value
+        assert other[1] == (value[:1] if value else value)
+        sl[1] = value
+        assert other[1] == value
+        other.shm.close()
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+# -- the manager ----------------------------------------------------------------------------
+
+def test_manager_unlinks_everything_at_shutdown():
+    with ours.SharedMemoryManager() as smm:
+        a = smm.SharedMemory(size=128)
+        sl = smm.ShareableList(range(5))
+        names = [a.name, sl.shm.name]
+        assert list(sl) == [0, 1, 2, 3, 4]
+        assert isinstance(a, ours.SharedMemory)
+        a.close()
+        sl.shm.close()
+    for name in names:
+        with pytest.raises(FileNotFoundError):
+            ours.SharedMemory(name)
+
+
+def test_manager_start_shutdown():
+    smm = ours.SharedMemoryManager()
+    smm.start()
+    try:
+        block = smm.SharedMemory(size=10)
+        block.buf[0] = 5
+        same = ours.SharedMemory(block.name)
+        assert same.buf[0] == 5
+        same.close()
+        block.close()
+    finally:
+        smm.shutdown()
+    with pytest.raises(FileNotFoundError):
+        ours.SharedMemory(block.name)
+
+
+# -- install ------------------------------------------------------------------------------
+
+def test_install_makes_multiprocessing_use_sysvshm():
+    result = run_python("""
+        from sysvshm import shared_memory
+        shared_memory.install()
+        from multiprocessing import shared_memory as mp_shm
+        from multiprocessing.managers import SharedMemoryManager
+        import multiprocessing.shared_memory
+        assert mp_shm is shared_memory is multiprocessing.shared_memory
+        assert SharedMemoryManager is shared_memory.SharedMemoryManager
+        b = mp_shm.SharedMemory(create=True, size=10)
+        assert type(b).__module__ == "sysvshm.shared_memory"
+        b.close(); b.unlink()
+        shared_memory.uninstall()
+        import sys
+        assert sys.modules["multiprocessing.shared_memory"] is not shared_memory
+        print("ok")
+    """)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
