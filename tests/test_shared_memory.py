@@ -373,44 +373,45 @@ GOOD_VALUES = [["howdy", b"HoWdY", -273.154, 100, None, True, 42], [], [0], ["",
                [2**63 - 1, -2**63, 1e300, False]]
 
 
+def observe_list(module, values):
+    sl = module.ShareableList(values)
+    try:
+        other = module.ShareableList(name=sl.shm.name)
+        seen = (list(sl), list(other), len(sl), strip_lengths(sl.format),
+                repr(sl).split(", name=")[0],
+                [sl.count(v) for v in values], [sl.index(v) for v in values],
+                outcome(lambda: sl[len(values)]), outcome(lambda: sl.index("absent")),
+                outcome(lambda: sl.__setitem__(len(values), 1)),
+                type(pickle.loads(pickle.dumps(sl))).__name__)
+        if values:
+            sl[0] = 3.5
+            seen += (other[0], strip_lengths(other.format))
+        other.shm.close()
+        return seen
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
 @pytest.mark.parametrize("values", GOOD_VALUES, ids=range(len(GOOD_VALUES)))
 def test_shareable_list_same_as_stdlib(values):
-    results = []
-    for module in (std, ours):
-        sl = module.ShareableList(values)
-        try:
-            other = module.ShareableList(name=sl.shm.name)
-            seen = (list(sl), list(other), len(sl), strip_lengths(sl.format),
-                    repr(sl).split(", name=")[0],
-                    [sl.count(v) for v in values], [sl.index(v) for v in values],
-                    outcome(lambda: sl[len(values)]), outcome(lambda: sl.index("absent")),
-                    outcome(lambda: sl.__setitem__(len(values), 1)),
-                    type(pickle.loads(pickle.dumps(sl))).__name__)
-            if values:
-                sl[0] = 3.5
-                seen += (other[0], strip_lengths(other.format))
-            results.append(seen)
-            other.shm.close()
-        finally:
-            sl.shm.close()
-            sl.shm.unlink()
-    assert results[0] == results[1]
+    assert observe_list(ours, values) == observe_list(std, values)
+
+
+def observe_overflow(module):
+    sl = module.ShareableList(["abcdefghij", 1])
+    try:
+        return [outcome(lambda: sl.__setitem__(1, "toolongvalue")),
+                outcome(lambda: sl.__setitem__(0, 12)), sl[0],
+                outcome(lambda: sl.__setitem__(0, "x" * 16)), sl[0],
+                outcome(lambda: sl.__setitem__(0, "y" * 17)), sl[0], sl.format.endswith("q")]
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
 
 
 def test_shareable_list_type_changes_and_overflow_same_as_stdlib():
-    results = []
-    for module in (std, ours):
-        sl = module.ShareableList(["abcdefghij", 1])
-        try:
-            seen = [outcome(lambda: sl.__setitem__(1, "toolongvalue")),
-                    outcome(lambda: sl.__setitem__(0, 12)), sl[0],
-                    outcome(lambda: sl.__setitem__(0, "x" * 16)), sl[0],
-                    outcome(lambda: sl.__setitem__(0, "y" * 17)), sl[0], sl.format.endswith("q")]
-            results.append(seen)
-        finally:
-            sl.shm.close()
-            sl.shm.unlink()
-    assert results[0] == results[1]
+    assert observe_overflow(ours) == observe_overflow(std)
 
 
 ROUND_TRIPS = ["trailing\0", "\0", "\0\0lead", "héllo wörld", "日本語テキスト", "emoji 🎉🎉",
