@@ -35,7 +35,7 @@ import sys
 import types
 from functools import partial
 
-from sysvshm import _shm
+from sysvshm import _inventory, _shm
 
 __all__ = ["SharedMemory", "ShareableList", "SharedMemoryManager", "install", "uninstall"]
 
@@ -46,7 +46,6 @@ _FIXED = struct.Struct("=8sQII")  # magic, size, flags, name length
 _TRACKED = 1
 _UNLINKED = 2
 _MAX_NAME = _HEADER - _FIXED.size
-_SHM_DEST = 0o1000
 
 # shmid -> attached shm kept by this process for a tracked segment it closed, so
 # the segment outlives close() until this process ends or unlinks it.
@@ -126,17 +125,9 @@ def _try_attach(shmid, ident, readonly=False):
 def _candidates():
     """Ids of segments that may be tracked ones: marked for destruction, key gone."""
     me = os.geteuid()
-    rows = []
-    with open("/proc/sysvipc/shm") as f:
-        header = f.readline().split()
-        ikey, iid, iperms = header.index("key"), header.index("shmid"), header.index("perms")
-        isize, inattch, iuid = header.index("size"), header.index("nattch"), header.index("uid")
-        for line in f:
-            v = line.split()
-            if (len(v) == len(header) and v[ikey] == "0" and int(v[iperms], 8) & _SHM_DEST
-                    and int(v[inattch]) > 0 and int(v[isize]) >= _HEADER):
-                rows.append((int(v[iuid]) != me, int(v[iid])))
-    return [shmid for _, shmid in sorted(rows)]
+    found = [(st.uid != me, st.shmid) for st in _inventory.segments()
+             if st.key == 0 and st.removed and st.nattch > 0 and st.size >= _HEADER]
+    return [shmid for _, shmid in sorted(found)]
 
 
 def _find(ident):
