@@ -35,5 +35,6 @@ cdef class _Buffer:
     cdef str _repr_tail(self)
     cdef Py_ssize_t _check_index(self, Py_ssize_t i) except -1
     cdef Py_ssize_t _find(self, sub, start, end, bint reverse) except -2
-    cdef Py_ssize_t _range(self, str name, Py_ssize_t start, object length) except -1
+    cdef Py_ssize_t _range(self, str name, object start_, object length,
+                           Py_ssize_t *start_out) except -1
     cdef int _range_call(self, int which, int arg, Py_ssize_t start, Py_ssize_t n) except -1

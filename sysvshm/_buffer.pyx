@@ -13,6 +13,7 @@ code written for mmap.mmap keeps working. Two rules make it safe:
 cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.long cimport PyLong_AsSsize_t
 from cpython.number cimport PyNumber_Index, PyNumber_AsSsize_t, PyIndex_Check
 from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
 from libc.string cimport memchr, memcmp, memmove
@@ -48,6 +49,11 @@ cdef inline Py_ssize_t _optional_ssize(object value, Py_ssize_t default) except?
         raise TypeError(
             f"argument should be integer or None, not '{type(value).__name__}'")
     return PyNumber_AsSsize_t(value, OverflowError)
+
+
+cdef inline Py_ssize_t _ssize(object value) except? -1:
+    # PyArg_ParseTuple's "n": __index__, then OverflowError if it does not fit.
+    return PyLong_AsSsize_t(PyNumber_Index(value))
 
 
 cdef inline Py_ssize_t _as_index(object item) except? -1:
@@ -328,7 +334,9 @@ cdef class _Buffer:
 
     def write_byte(self, byte, /):
         """Write one byte (an int in range(256)) at the current position."""
-        cdef unsigned char value = _as_ubyte(byte)
+        cdef unsigned char value
+        self._check_valid()
+        value = _as_ubyte(byte)
         self._check_valid()
         self._check_writable()
         if self._pos >= self._size:
@@ -336,21 +344,24 @@ cdef class _Buffer:
         self._data[self._pos] = <char>value
         self._pos += 1
 
-    def seek(self, Py_ssize_t pos, whence=0, /):
+    def seek(self, pos, whence=0, /):
         """Set the position (whence 0: absolute, 1: relative, 2: from the end); return it."""
-        cdef Py_ssize_t where
-        cdef int how = as_int(whence)
+        cdef Py_ssize_t where, dist
+        cdef int how
+        self._check_valid()
+        dist = _ssize(pos)
+        how = as_int(whence)
         self._check_valid()
         if how == 0:
-            where = pos
+            where = dist
         elif how == 1:
-            if pos > 0 and PY_SSIZE_T_MAX - self._pos < pos:
+            if dist > 0 and PY_SSIZE_T_MAX - self._pos < dist:
                 raise ValueError("seek out of range")
-            where = self._pos + pos
+            where = self._pos + dist
         elif how == 2:
-            if pos > 0 and PY_SSIZE_T_MAX - self._size < pos:
+            if dist > 0 and PY_SSIZE_T_MAX - self._size < dist:
                 raise ValueError("seek out of range")
-            where = self._size + pos
+            where = self._size + dist
         else:
             raise ValueError("unknown seek type")
         if where < 0 or where > self._size:
@@ -407,8 +418,11 @@ cdef class _Buffer:
         finally:
             PyBuffer_Release(&buf)
 
-    def move(self, Py_ssize_t dest, Py_ssize_t src, Py_ssize_t count, /):
+    def move(self, dest_, src_, count_, /):
         """Copy *count* bytes from offset *src* to offset *dest* (regions may overlap)."""
+        cdef Py_ssize_t dest, src, count
+        self._check_valid()
+        dest, src, count = _ssize(dest_), _ssize(src_), _ssize(count_)
         self._check_valid()
         self._check_writable()
         if (dest < 0 or src < 0 or count < 0
@@ -416,13 +430,15 @@ cdef class _Buffer:
             raise ValueError("source, destination, or count out of range")
         memmove(self._data + dest, self._data + src, count)
 
-    def flush(self, Py_ssize_t offset=0, size=_LENGTH, /):
+    def flush(self, offset_=0, size=_LENGTH, /):
         """msync() a range to its backing store (a no-op for read-only memory)."""
-        cdef Py_ssize_t length
+        cdef Py_ssize_t length, offset
         cdef char *addr
         cdef int rc, err = 0
         self._check_valid()
-        length = self._size if size is _LENGTH else <Py_ssize_t>size
+        offset = _ssize(offset_)
+        length = self._size if size is _LENGTH else _ssize(size)
+        self._check_valid()
         if length < 0 or offset < 0 or self._size - offset < length:
             raise ValueError("flush values out of range")
         if self._access == ACCESS_READ_ or self._access == ACCESS_COPY_:
@@ -438,12 +454,16 @@ cdef class _Buffer:
         if rc == -1:
             raise_oserror(err)
 
-    cdef Py_ssize_t _range(self, str name, Py_ssize_t start, object length) except -1:
+    cdef Py_ssize_t _range(self, str name, object start_, object length,
+                           Py_ssize_t *start_out) except -1:
         # madvise()'s argument rules (mmapmodule.c), shared by mlock/munlock/mincore:
-        # returns the length, clipped to the end of the memory.
-        cdef Py_ssize_t n
+        # stores the start and returns the length, clipped to the end of the memory.
+        cdef Py_ssize_t n, start
         self._check_valid()
-        n = self._size if length is _LENGTH else <Py_ssize_t>length
+        start = _ssize(start_)
+        n = self._size if length is _LENGTH else _ssize(length)
+        self._check_valid()
+        start_out[0] = start
         if start < 0 or start >= self._size:
             raise ValueError(f"{name} start out of bounds")
         if n < 0:
@@ -476,28 +496,34 @@ cdef class _Buffer:
             raise_oserror(err)
         return 0
 
-    def madvise(self, option, Py_ssize_t start=0, length=_LENGTH, /):
+    def madvise(self, option, start=0, length=_LENGTH, /):
         """madvise(2) on a range of the memory."""
-        cdef int advice = as_int(option)
-        cdef Py_ssize_t n = self._range("madvise", start, length)
-        self._range_call(0, advice, start, n)
+        cdef Py_ssize_t n, first
+        cdef int advice
+        self._check_valid()
+        advice = as_int(option)
+        n = self._range("madvise", start, length, &first)
+        self._range_call(0, advice, first, n)
 
-    def mlock(self, Py_ssize_t start=0, length=_LENGTH, /):
+    def mlock(self, start=0, length=_LENGTH, /):
         """mlock(2): keep a range (default: all) resident in RAM.
 
         Raises OSError naming RLIMIT_MEMLOCK when the limit does not allow it.
         """
-        cdef Py_ssize_t n = self._range("mlock", start, length)
-        self._range_call(1, 0, start, n)
+        cdef Py_ssize_t first
+        cdef Py_ssize_t n = self._range("mlock", start, length, &first)
+        self._range_call(1, 0, first, n)
 
-    def munlock(self, Py_ssize_t start=0, length=_LENGTH, /):
+    def munlock(self, start=0, length=_LENGTH, /):
         """munlock(2): let a range (default: all) be paged out again."""
-        cdef Py_ssize_t n = self._range("munlock", start, length)
-        self._range_call(2, 0, start, n)
+        cdef Py_ssize_t first
+        cdef Py_ssize_t n = self._range("munlock", start, length, &first)
+        self._range_call(2, 0, first, n)
 
-    def mincore(self, Py_ssize_t start=0, length=_LENGTH, /):
+    def mincore(self, start_=0, length=_LENGTH, /):
         """mincore(2): how many pages of a range (default: all) are resident in RAM."""
-        cdef Py_ssize_t n = self._range("mincore", start, length)
+        cdef Py_ssize_t start
+        cdef Py_ssize_t n = self._range("mincore", start_, length, &start)
         cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
         cdef char *addr
         cdef size_t first, npages, i, count = 0

@@ -430,23 +430,21 @@ class ShareableList:
                          self._extract_recreation_code(value))
 
     def __getitem__(self, position):
+        # Normalised and checked once: the stdlib normalises twice, so that
+        # sl[-n - 1] quietly returns the last item instead of raising.
         position = position if position >= 0 else position + self._list_len
-        try:
-            offset = self._offset_data_start + self._allocated_offsets[position]
-            (value,) = struct.unpack_from(self._get_packing_format(position), self.shm.buf,
-                                          offset)
-        except IndexError:
-            raise IndexError("index out of range") from None
+        if not 0 <= position < self._list_len:
+            raise IndexError("index out of range")
+        offset = self._offset_data_start + self._allocated_offsets[position]
+        (value,) = struct.unpack_from(self._get_packing_format(position), self.shm.buf, offset)
         return self._get_back_transform(position)(value)
 
     def __setitem__(self, position, value):
         position = position if position >= 0 else position + self._list_len
-        try:
-            item_offset = self._allocated_offsets[position]
-            offset = self._offset_data_start + item_offset
-            self._get_packing_format(position)
-        except IndexError:
-            raise IndexError("assignment index out of range") from None
+        if not 0 <= position < self._list_len:
+            raise IndexError("assignment index out of range")
+        item_offset = self._allocated_offsets[position]
+        offset = self._offset_data_start + item_offset
         if isinstance(value, (str, bytes)):
             encoded = value.encode(_encoding, "surrogatepass") if isinstance(value, str) else value
             allocated = self._allocated_offsets[position + 1] - item_offset

@@ -16,8 +16,9 @@ import weakref
 
 import _proc
 import pytest
-import sysvshm.mmap as smmap
 from test_shm_parity import CASES, CLOSED_CALLS, CONTENT, PY39_ARG_MESSAGES, PY313, SIZE
+
+import sysvshm.mmap as smmap
 
 PAGE = std.PAGESIZE
 

@@ -490,3 +490,18 @@ def test_install_makes_multiprocessing_use_sysvshm():
         print("ok")
     """)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_shareable_list_index_below_minus_len_raises():
+    # Found by the property tests: the stdlib normalises negative indices twice,
+    # so sl[-len(sl) - 1] returns the last item; sysvshm raises IndexError.
+    sl = ours.ShareableList(["a", "b"])
+    try:
+        with pytest.raises(IndexError, match="index out of range"):
+            sl[-3]
+        with pytest.raises(IndexError, match="assignment index out of range"):
+            sl[-3] = "x"
+        assert list(sl) == ["a", "b"]
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
