@@ -84,3 +84,26 @@ def shm_attach_and_wait(name, conn):
 def sl_append_marker(sl):
     sl[0] = "child"
     sl.shm.close()
+
+
+def region_writer(shmid, index, region, rounds, barrier):
+    """Fill region *index* of the segment with a pattern, again and again."""
+    import hashlib
+
+    seg = sysvshm.shmat(shmid)
+    barrier.wait()
+    pattern = bytes([index + 1]) * region
+    for _ in range(rounds):
+        seg[index * region:(index + 1) * region] = pattern
+    digest = hashlib.sha256(seg[index * region:(index + 1) * region]).digest()
+    seg.close()
+    assert digest == hashlib.sha256(pattern).digest()
+
+
+def endless_writer(shmid, index, region, ready):
+    seg = sysvshm.shmat(shmid)
+    ready.set()
+    value = 0
+    while True:
+        seg[index * region:(index + 1) * region] = bytes([value % 256]) * region
+        value += 1
