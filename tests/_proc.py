@@ -7,6 +7,10 @@ started and registered with started() did (it may have exited since).
 """
 import os
 
+# Set by tox's sanitizers env: ASan replaces mlock() with a no-op and quarantines
+# freed memory, so lock and RSS measurements mean nothing there.
+SANITIZED = bool(os.environ.get("SYSVSHM_SANITIZERS"))
+
 
 def rows():
     """Every segment in /proc/sysvipc/shm, as dicts of ints (perms parsed as octal)."""

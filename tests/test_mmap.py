@@ -379,6 +379,10 @@ def vm_locked_kib():
     raise AssertionError("no VmLck")
 
 
+no_asan = pytest.mark.skipif(_proc.SANITIZED, reason="ASan makes mlock() a no-op")
+
+
+@no_asan
 def test_mlock_really_locks(anon_path):
     m = smmap.mmap(-1, 64 * PAGE)
     before = vm_locked_kib()
@@ -394,6 +398,7 @@ def test_mlock_really_locks(anon_path):
     assert vm_locked_kib() == before
 
 
+@no_asan
 def test_map_locked_really_locks():
     before = vm_locked_kib()
     m = smmap.mmap(-1, 16 * PAGE, flags=std.MAP_SHARED | smmap.MAP_LOCKED)
@@ -401,6 +406,7 @@ def test_map_locked_really_locks():
     m.close()
 
 
+@no_asan
 def test_strict_lock():
     m = smmap.mmap(-1, 8 * PAGE, lock=True)
     assert m.locked
@@ -435,6 +441,7 @@ def _strict_lock_under_low_rlimit():
     small.close()
 
 
+@no_asan
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
 def test_strict_lock_fails_cleanly_under_low_rlimit():
     _proc.in_child(_strict_lock_under_low_rlimit)

@@ -171,8 +171,15 @@ def test_no_warnings_and_no_tracker_process():
         other = shared_memory.SharedMemory(block.name)
         other.close()
         block.close()
-        print(block.name, len(multiprocessing.active_children()), flush=True)
-        os.system("ps -o comm= --ppid %d > /dev/null" % os.getpid())
+        me = str(os.getpid())
+        children = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    children += f.read().rsplit(")", 1)[1].split()[1] == me
+            except OSError:
+                pass
+        print(block.name, children, flush=True)
     """)
     assert result.returncode == 0 and result.stderr == ""
     name, children = result.stdout.split()
