@@ -1,0 +1,347 @@
+"""sysvshm against its peers: medians and ratios to a baseline measured in the same run.
+
+    python -P benchmarks/run.py            # full run (a few minutes)
+    python -P benchmarks/run.py --quick    # under a minute
+
+Every workload times each backend in turn, round-robin, so machine noise spreads
+over all of them alike; the table reports medians per operation and each one's
+ratio to the workload's baseline. Peers that are not installed are left out
+(pip install sysv_ipc posix_ipc numpy). Not a test: nothing here asserts.
+"""
+import argparse
+import ctypes
+import mmap
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+import timeit
+
+import sysvshm
+from sysvshm import shared_memory as sysv_shared_memory
+
+try:
+    import numpy as np
+except ImportError:
+    np = None
+try:
+    import sysv_ipc
+except ImportError:
+    sysv_ipc = None
+try:
+    import posix_ipc
+except ImportError:
+    posix_ipc = None
+from multiprocessing import shared_memory as mp_shared_memory
+
+KiB, MiB = 1 << 10, 1 << 20
+PAGE = mmap.PAGESIZE
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+libc.shmat.restype = ctypes.c_void_p
+libc.shmdt.argtypes = [ctypes.c_void_p]
+libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+
+
+class Workload:
+    """A named operation timed on several backends against one baseline."""
+
+    def __init__(self, name, baseline, target=None):
+        self.name, self.baseline, self.target = name, baseline, target
+        self.backends = {}  # name -> (timer callable returning seconds/op, cleanup)
+
+    def add(self, backend, timer, cleanup=None):
+        self.backends[backend] = (timer, cleanup)
+
+
+def per_call(stmt, setup_globals, number):
+    timer = timeit.Timer(stmt, globals=setup_globals)
+    return lambda: timer.timeit(number) / number
+
+
+# -- workloads --------------------------------------------------------------------------
+
+def create_destroy(size, number):
+    w = Workload(f"create+destroy {size // KiB} KiB" if size < MiB else
+                 f"create+destroy {size // MiB} MiB", "ctypes syscalls",
+                 "sysvshm <= 0.9x ctypes, <= 0.5x multiprocessing")
+
+    def ctypes_cycle():
+        shmid = libc.shmget(0, size, 0o600)
+        addr = libc.shmat(shmid, None, 0)
+        libc.shmdt(addr)
+        libc.shmctl(shmid, 0, None)
+
+    def ours():
+        seg = sysvshm.shm(size=size)
+        seg.remove()
+        seg.close()
+
+    def mp():
+        block = mp_shared_memory.SharedMemory(create=True, size=size)
+        block.close()
+        block.unlink()
+
+    def ours_shared_memory():
+        block = sysv_shared_memory.SharedMemory(create=True, size=size)
+        block.close()
+        block.unlink()
+
+    g = {"f": ctypes_cycle}
+    w.add("ctypes syscalls", per_call("f()", g, number))
+    w.add("sysvshm.shm", per_call("f()", {"f": ours}, number))
+    w.add("sysvshm.shared_memory", per_call("f()", {"f": ours_shared_memory}, number))
+    w.add("multiprocessing.shared_memory", per_call("f()", {"f": mp}, number))
+    if sysv_ipc is not None:
+        def peer():
+            m = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=size)
+            m.detach()
+            m.remove()
+        w.add("sysv_ipc", per_call("f()", {"f": peer}, max(1, number // (64 if size >= MiB
+                                                                          else 1))))
+    if posix_ipc is not None:
+        def posix():
+            m = posix_ipc.SharedMemory(None, posix_ipc.O_CREX, size=size)
+            mm = mmap.mmap(m.fd, size)
+            m.close_fd()
+            mm.close()
+            m.unlink()
+        w.add("posix_ipc", per_call("f()", {"f": posix}, number))
+    return w
+
+
+def attach_detach(number):
+    w = Workload("attach+detach existing", "ctypes syscalls",
+                 "sysvshm <= 0.9x ctypes, <= 0.45x multiprocessing")
+    seg = sysvshm.shm(size=64 * KiB)
+    seg.remove()
+    block = mp_shared_memory.SharedMemory(create=True, size=64 * KiB)
+    ours_block = sysv_shared_memory.SharedMemory(create=True, size=64 * KiB)
+    shmid = seg.shmid
+
+    def ctypes_cycle():
+        libc.shmdt(libc.shmat(shmid, None, 0))
+
+    w.add("ctypes syscalls", per_call("f()", {"f": ctypes_cycle}, number))
+    w.add("sysvshm.shmat", per_call("shmat(i).close()", {"shmat": sysvshm.shmat, "i": shmid},
+                                    number))
+    w.add("sysvshm.shared_memory", per_call("S(n).close()", {
+        "S": sysv_shared_memory.SharedMemory, "n": ours_block.name}, number))
+    w.add("multiprocessing.shared_memory", per_call(
+        "S(n).close()", {"S": mp_shared_memory.SharedMemory, "n": block.name}, number))
+    if sysv_ipc is not None:
+        w.add("sysv_ipc", per_call("sysv_ipc.attach(i).detach()",
+                                   {"sysv_ipc": sysv_ipc, "i": shmid}, number))
+
+    def cleanup():
+        seg.close()
+        block.close()
+        block.unlink()
+        ours_block.close()
+        ours_block.unlink()
+    w.cleanup = cleanup
+    return w
+
+
+def element_ops(number):
+    seg = sysvshm.shm(size=64 * KiB)
+    seg.remove()
+    ref = mmap.mmap(-1, 64 * KiB)
+    import sysvshm.mmap as smmap
+    ours_mmap = smmap.mmap(-1, 64 * KiB)
+    payload = bytes(64)
+    objects = {"stdlib mmap": ref, "sysvshm.shm": seg, "sysvshm.mmap": ours_mmap}
+    workloads = []
+    for title, stmt in (("m[i]", "m[100]"), ("m[i] = v", "m[100] = 7"),
+                        ("64-byte slice read", "m[64:128]"),
+                        ("64-byte slice write", "m[64:128] = p")):
+        w = Workload(title, "stdlib mmap", "sysvshm <= 1.0x stdlib mmap")
+        for name, obj in objects.items():
+            w.add(name, per_call(stmt, {"m": obj, "p": payload}, number))
+        if sysv_ipc is not None:
+            peer = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=64 * KiB)
+            peer_stmt = {"m[100]": "m.read(1, 100)", "m[100] = 7": "m.write(b'\\x07', 100)",
+                         "m[64:128]": "m.read(64, 64)", "m[64:128] = p": "m.write(p, 64)"}[stmt]
+            w.add("sysv_ipc", per_call(peer_stmt, {"m": peer, "p": payload}, number))
+            w.cleanup = lambda peer=peer: (peer.detach(), peer.remove())
+        workloads.append(w)
+    workloads[-1].cleanup = lambda old=getattr(workloads[-1], "cleanup", None): (
+        old and old(), seg.close(), ref.close(), ours_mmap.close())
+    return workloads
+
+
+def bulk_copy(size, number):
+    if np is None:
+        return []
+    src = np.ones(size, dtype=np.uint8)
+    dst = np.zeros(size, dtype=np.uint8)
+    seg = sysvshm.shm(size=size)
+    seg.remove()
+    seg.prefault(write=True)
+    seg_array = np.frombuffer(seg, dtype=np.uint8)  # zero-copy, through the buffer protocol
+    target = "time <= 1.05x (>= 0.95x memcpy speed)"
+    w_in = Workload(f"bulk copy in {size // MiB} MiB", "numpy memcpy", target)
+    w_in.add("numpy memcpy", per_call("np.copyto(dst, src)", {"np": np, "dst": dst, "src": src},
+                                      number))
+    w_in.add("sysvshm seg[:] = data", per_call("s[:] = src", {"s": seg, "src": src}, number))
+    g_in = {"np": np, "a": seg_array, "src": src}
+    w_in.add("sysvshm via numpy view", per_call("np.copyto(a, src)", g_in, number))
+    w_out = Workload(f"bulk copy out {size // MiB} MiB", "numpy memcpy", target)
+    w_out.add("numpy memcpy", per_call("np.copyto(dst, src)",
+                                       {"np": np, "dst": dst, "src": src}, number))
+    g_out = {"np": np, "dst": dst, "a": seg_array}
+    w_out.add("sysvshm via numpy view", per_call("np.copyto(dst, a)", g_out, number))
+    w_out.add("sysvshm seg[:] (new bytes)", per_call("s[:]", {"s": seg}, number))
+
+    def cleanup():
+        nonlocal seg_array
+        g_in.clear()
+        g_out.clear()
+        seg_array = None
+        seg.close()
+    w_out.cleanup = cleanup
+    return [w_in, w_out]
+
+
+def first_touch(size, number):
+    if np is None:
+        return []
+    w = Workload(f"first touch {size // MiB} MiB", "anonymous mmap", "sysvshm <= 1.0x")
+
+    def anon():
+        m = mmap.mmap(-1, size)
+        np.frombuffer(m, dtype=np.uint8)[::PAGE] = 1
+        m.close()
+
+    def ours_touch():
+        seg = sysvshm.shm(size=size)
+        seg.remove()
+        a = np.frombuffer(seg, dtype=np.uint8)
+        a[::PAGE] = 1
+        del a
+        seg.close()
+
+    def ours_prefault():
+        seg = sysvshm.shm(size=size)
+        seg.remove()
+        seg.prefault(write=True)
+        seg.close()
+
+    w.add("anonymous mmap", per_call("f()", {"f": anon}, number))
+    w.add("sysvshm (touch pages)", per_call("f()", {"f": ours_touch}, number))
+    w.add("sysvshm prefault(write=True)", per_call("f()", {"f": ours_prefault}, number))
+    return w
+
+
+FRESH_READER = textwrap.dedent("""
+    import sys, time, mmap
+    kind, ident, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    out = bytearray(size)
+    t0 = time.perf_counter()
+    if kind == "posix":
+        fd = __import__("os").open("/dev/shm/" + ident, __import__("os").O_RDONLY)
+        m = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+    else:
+        import sysvshm
+        m = sysvshm.shmat(int(ident), sysvshm.SHM_RDONLY, prefault=(kind == "prefault"))
+    out[:] = memoryview(m)
+    print(time.perf_counter() - t0)
+""")
+
+
+def fresh_reader(size, number):
+    w = Workload(f"fresh process attach+read {size // MiB} MiB", "POSIX /dev/shm mmap",
+                 "sysvshm prefault <= 1.0x")
+    seg = sysvshm.shm(size=size)
+    seg.remove()
+    seg[:] = b"\1" * size
+    name = f"sysvshm_bench_{os.getpid()}"
+    with open(f"/dev/shm/{name}", "wb") as f:
+        f.write(b"\1" * size)
+
+    def run(kind, ident):
+        def timer():
+            total = 0.0
+            for _ in range(number):
+                result = subprocess.run([sys.executable, "-P", "-c", FRESH_READER, kind,
+                                         str(ident), str(size)], capture_output=True, text=True,
+                                        check=True)
+                total += float(result.stdout)
+            return total / number
+        return timer
+
+    w.add("POSIX /dev/shm mmap", run("posix", name))
+    w.add("sysvshm shmat", run("plain", seg.shmid))
+    w.add("sysvshm shmat(prefault=True)", run("prefault", seg.shmid))
+
+    def cleanup():
+        seg.close()
+        os.unlink(f"/dev/shm/{name}")
+    w.cleanup = cleanup
+    return w
+
+
+# -- running and reporting ----------------------------------------------------------------
+
+def measure(workload, rounds):
+    samples = {name: [] for name in workload.backends}
+    for _ in range(rounds):  # round-robin: noise falls on every backend alike
+        for name, (timer, _) in workload.backends.items():
+            samples[name].append(timer())
+    cleanup = getattr(workload, "cleanup", None)
+    if cleanup:
+        cleanup()
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def fmt_time(seconds):
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, under a minute")
+    args = parser.parse_args(argv)
+    q = args.quick
+    rounds = 5 if q else 11
+    n_sys = 300 if q else 2000
+    n_elem = 20000 if q else 200000
+    plan = [
+        lambda: [create_destroy(4 * KiB, n_sys)],
+        lambda: [create_destroy(64 * MiB, n_sys // 4)],
+        lambda: [attach_detach(n_sys)],
+        lambda: element_ops(n_elem),
+        lambda: bulk_copy(256 * MiB if not q else 64 * MiB, 2),
+        lambda: [first_touch(256 * MiB if not q else 64 * MiB, 1)],
+        lambda: [fresh_reader(64 * MiB, 1 if q else 2)],
+    ]
+    print(f"sysvshm {sysvshm.__version__}, Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {rounds} rounds, "
+          f"medians per operation")
+    print(f"{'workload':36} {'backend':32} {'median':>10} {'ratio':>7}  target")
+    results = {}
+    for make in plan:
+        for workload in make():
+            medians = measure(workload, rounds)
+            base = medians[workload.baseline]
+            for i, (name, value) in enumerate(medians.items()):
+                print(f"{workload.name if i == 0 else '':36} {name:32} {fmt_time(value):>10} "
+                      f"{value / base:6.2f}x  {workload.target if i == 0 else ''}")
+                results[(workload.name, name)] = value
+            sys.stdout.flush()
+    small = results.get(("create+destroy 4 KiB", "sysvshm.shm"))
+    big = results.get(("create+destroy 64 MiB", "sysvshm.shm"))
+    if small and big:
+        print(f"\nsysvshm create+destroy 64 MiB / 4 KiB: {big / small:.2f}x (target <= 1.2x)")
+
+
+if __name__ == "__main__":
+    main()
