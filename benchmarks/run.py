@@ -16,7 +16,6 @@ import statistics
 import subprocess
 import sys
 import textwrap
-import time
 import timeit
 
 import sysvshm
@@ -155,6 +154,11 @@ def element_ops(number):
     ours_mmap = smmap.mmap(-1, 64 * KiB)
     payload = bytes(64)
     objects = {"stdlib mmap": ref, "sysvshm.shm": seg, "sysvshm.mmap": ours_mmap}
+    peer = None
+    if sysv_ipc is not None:
+        peer = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=64 * KiB)
+    peer_stmts = {"m[100]": "m.read(1, 100)", "m[100] = 7": "m.write(b'\\x07', 100)",
+                  "m[64:128]": "m.read(64, 64)", "m[64:128] = p": "m.write(p, 64)"}
     workloads = []
     for title, stmt in (("m[i]", "m[100]"), ("m[i] = v", "m[100] = 7"),
                         ("64-byte slice read", "m[64:128]"),
@@ -162,15 +166,18 @@ def element_ops(number):
         w = Workload(title, "stdlib mmap", "sysvshm <= 1.0x stdlib mmap")
         for name, obj in objects.items():
             w.add(name, per_call(stmt, {"m": obj, "p": payload}, number))
-        if sysv_ipc is not None:
-            peer = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=64 * KiB)
-            peer_stmt = {"m[100]": "m.read(1, 100)", "m[100] = 7": "m.write(b'\\x07', 100)",
-                         "m[64:128]": "m.read(64, 64)", "m[64:128] = p": "m.write(p, 64)"}[stmt]
-            w.add("sysv_ipc", per_call(peer_stmt, {"m": peer, "p": payload}, number))
-            w.cleanup = lambda peer=peer: (peer.detach(), peer.remove())
+        if peer is not None:
+            w.add("sysv_ipc", per_call(peer_stmts[stmt], {"m": peer, "p": payload}, number))
         workloads.append(w)
-    workloads[-1].cleanup = lambda old=getattr(workloads[-1], "cleanup", None): (
-        old and old(), seg.close(), ref.close(), ours_mmap.close())
+
+    def cleanup():
+        if peer is not None:
+            peer.detach()
+            peer.remove()
+        seg.close()
+        ref.close()
+        ours_mmap.close()
+    workloads[-1].cleanup = cleanup
     return workloads
 
 
