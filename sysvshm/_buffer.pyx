@@ -22,7 +22,7 @@ from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM
 from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from sysvshm.includes.compat cimport sysvshm_mincore
+from sysvshm.includes.compat cimport sysvshm_mincore, sysvshm_prefault
 from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
 from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
 
@@ -32,6 +32,11 @@ cdef extern from "<string.h>" nogil:
 
 cdef extern from "Python.h":
     Py_ssize_t PY_SSIZE_T_MAX
+    bint PyLong_CheckExact(object)
+    # The raw call, for the fast paths: they check and clear the error themselves.
+    Py_ssize_t _as_ssize_raw "PyLong_AsSsize_t"(object) noexcept
+    void *PyErr_Occurred() noexcept
+    void PyErr_Clear() noexcept
     bint PySlice_Check(object)
 
 ACCESS_DEFAULT = ACCESS_DEFAULT_
@@ -186,6 +191,17 @@ cdef class _Buffer:
         cdef Py_ssize_t i, start, stop, step, n, k
         cdef bytes result
         cdef char *out
+        if PyLong_CheckExact(item) and self._data != NULL:
+            # Fast path: an exact int runs no Python code, so nothing can close
+            # the object between the check above and the read below.
+            i = _as_ssize_raw(item)
+            if i == -1 and PyErr_Occurred() != NULL:
+                PyErr_Clear()  # too big: the full path below says so
+            else:
+                if i < 0:
+                    i += self._size
+                if 0 <= i < self._size:
+                    return <unsigned char>self._data[i]
         self._check_valid()
         if PyIndex_Check(item):
             i = _as_index(item)
@@ -214,6 +230,19 @@ cdef class _Buffer:
         cdef Py_ssize_t i, v, start, stop, step, n, k
         cdef Py_buffer buf
         cdef const char *src
+        if (PyLong_CheckExact(item) and PyLong_CheckExact(value) and self._data != NULL
+                and not self._readonly):
+            # Fast path, as in __getitem__; anything unusual takes the full path.
+            i = _as_ssize_raw(item)
+            v = _as_ssize_raw(value)
+            if PyErr_Occurred() != NULL:
+                PyErr_Clear()  # too big: the full path below says so
+            else:
+                if i < 0:
+                    i += self._size
+                if 0 <= i < self._size and 0 <= v <= 255:
+                    self._data[i] = <char>v
+                    return
         self._check_valid()
         self._check_writable()
         if PyIndex_Check(item):
@@ -519,6 +548,31 @@ cdef class _Buffer:
         cdef Py_ssize_t first
         cdef Py_ssize_t n = self._range("munlock", start, length, &first)
         self._range_call(2, 0, first, n)
+
+    def prefault(self, write=False):
+        """Fault every page in now, without the GIL, so first accesses do not.
+
+        One madvise(MADV_POPULATE_READ or _WRITE) where the kernel has it (Linux
+        5.14+), else a read of one byte per page. *write* also makes the pages
+        writable (and allocates them in a new segment); not for read-only memory.
+        """
+        cdef char *addr
+        cdef int rc, err = 0
+        cdef bint w = bool(write)
+        cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
+        self._check_valid()
+        if w:
+            self._check_writable()
+        addr = self._pin()
+        try:
+            with nogil:
+                rc = sysvshm_prefault(addr, <size_t>self._size, page, w)
+                if rc != 0:
+                    err = errno
+        finally:
+            self._unpin()
+        if rc != 0:
+            raise_oserror(err)
 
     def mincore(self, start_=0, length=_LENGTH, /):
         """mincore(2): how many pages of a range (default: all) are resident in RAM."""

@@ -8,4 +8,5 @@ cdef class shm(_Buffer):
     cdef int _shmat_flags
     cdef bint _initialized
 
-    cdef int _attach(self, int shmid, int access, Py_ssize_t size, int extra) except -1
+    cdef int _attach(self, int shmid, int access, Py_ssize_t size, int extra,
+                     bint created=*, key_t key=*) except -1

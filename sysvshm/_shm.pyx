@@ -271,7 +271,8 @@ cdef int _shm_release(char *addr, Py_ssize_t size) noexcept nogil:
 # -- the segment object ----------------------------------------------------
 
 cdef class shm(_Buffer):
-    """shm(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, access=ACCESS_DEFAULT, shmid=None)
+    """shm(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, access=ACCESS_DEFAULT, \
+shmid=None, prefault=False)
 
     A System V shared memory segment, attached, with the interface of mmap.mmap.
 
@@ -288,7 +289,7 @@ cdef class shm(_Buffer):
     """
 
     def __init__(self, key=c_ipc.IPC_PRIVATE, Py_ssize_t size=0, flags=0, mode=0o600, *,
-                 access=ACCESS_DEFAULT_, shmid=None):
+                 access=ACCESS_DEFAULT_, shmid=None, prefault=False):
         cdef key_t k
         cdef int sid
         cdef bint created = False
@@ -305,6 +306,8 @@ cdef class shm(_Buffer):
             if key != c_ipc.IPC_PRIVATE or c_flags:
                 raise ValueError("shmid= attaches an existing segment: give no key or flags")
             self._attach(_as_shmid(shmid), c_access, size, 0)
+            if prefault:
+                self.prefault()
             return
         k = _as_key(key)
         if c_flags & ~_CREATE_FLAGS:
@@ -313,34 +316,49 @@ cdef class shm(_Buffer):
                 f"SHM_HUGE_* or SHM_NORESERVE (permission bits go in mode=)")
         sid, created = _get_segment(k, size, c_flags, c_mode)
         try:
-            self._attach(sid, c_access, size, 0)
+            self._attach(sid, c_access, size, 0, created, k)
         except BaseException:
             if created:
                 _ctl(sid, c_ipc.IPC_RMID, "remove")
             raise
+        if prefault:
+            self.prefault()
 
-    cdef int _attach(self, int shmid, int access, Py_ssize_t size, int extra) except -1:
+    cdef int _attach(self, int shmid, int access, Py_ssize_t size, int extra,
+                     bint created=False, key_t key=0) except -1:
+        """shmat() the segment; unless we just created it (so *size* and *key* are
+        known), IPC_STAT it in the same GIL release to learn and check its size."""
         cdef void *addr
-        cdef int err = 0
+        cdef int err = 0, rc = 0
+        cdef compat.sysvshm_stat_t st
         cdef int shmflg = extra | (c_shm.SHM_RDONLY if access == ACCESS_READ_ else 0)
+        st.size = 0
+        st.key = key
         with nogil:
             addr = c_shm.shmat(shmid, NULL, shmflg)
             if addr == <void *>-1:
                 err = errno
+            elif not created:
+                # Attached, so the segment cannot vanish under IPC_STAT now.
+                rc = compat.sysvshm_stat(shmid, c_ipc.IPC_STAT, &st)
+                if rc == -1:
+                    err = errno
+                    c_shm.shmdt(addr)
         if addr == <void *>-1:
             _raise_for_id(err, shmid, "read" if access == ACCESS_READ_ else "read-write")
-        try:
-            # Attached, so the segment cannot vanish under IPC_STAT now.
-            st = _stat(shmid, c_ipc.IPC_STAT)
+        if not created:
+            if rc == -1:
+                _raise_for_id(err, shmid, "read")
             if size > st.size:
+                with nogil:
+                    c_shm.shmdt(addr)
                 raise ValueError(f"size {size} is larger than segment {shmid} ({st.size} bytes)")
-        except BaseException:
-            with nogil:
-                c_shm.shmdt(addr)
-            raise
-        self._set_memory(<char *>addr, size if size else st.size, access, _shm_release)
+            key = <key_t>st.key
+            if size == 0:
+                size = <Py_ssize_t>st.size
+        self._set_memory(<char *>addr, size, access, _shm_release)
         self._shmid = shmid
-        self._key = <key_t>st.key
+        self._key = key
         self._shmat_flags = extra
         self._initialized = True
         return 0
@@ -498,7 +516,7 @@ def shmget(key, Py_ssize_t size=0, flags=0):
     return _shmget(k, size, c_flags)
 
 
-def shmat(shmid, flags=0):
+def shmat(shmid, flags=0, *, prefault=False):
     """shmat(2): attach the segment *shmid*; return a shm object.
 
     *flags* may hold SHM_RDONLY (a read-only object), SHM_EXEC and SHM_RND. The
@@ -512,6 +530,8 @@ def shmat(shmid, flags=0):
     cdef shm obj = shm.__new__(shm)
     obj._attach(sid, ACCESS_READ_ if c_flags & c_shm.SHM_RDONLY else ACCESS_DEFAULT_, 0,
                 c_flags & ~c_shm.SHM_RDONLY)
+    if prefault:
+        obj.prefault()
     return obj
 
 

@@ -416,3 +416,58 @@ def test_threads_close_while_others_use(make_shm):
             t.join()
         assert s.closed
     assert not errors, errors
+
+
+def test_prefault_faults_every_page_in(make_shm):
+    seg = make_shm(64 * sysvshm.PAGESIZE)
+    assert seg.mincore() == 0
+    seg.prefault(write=True)
+    assert seg.mincore() == 64 and _proc.row(seg.shmid)["rss"] == 64 * sysvshm.PAGESIZE
+    reader = sysvshm.shmat(seg.shmid, sysvshm.SHM_RDONLY, prefault=True)
+    try:
+        assert reader.mincore() == 64
+        with pytest.raises(TypeError):
+            reader.prefault(write=True)  # read-only memory cannot be faulted writable
+    finally:
+        reader.close()
+    again = sysvshm.shm(shmid=seg.shmid, prefault=True)
+    assert again.mincore() == 64
+    again.close()
+    seg.close()
+    with pytest.raises(ValueError, match="closed"):
+        seg.prefault()
+
+
+def test_prefault_on_create_allocates(free_key):
+    seg = sysvshm.shm(free_key, 16 * sysvshm.PAGESIZE, IPC_CREAT, prefault=True)
+    try:
+        assert seg.mincore() == 16
+    finally:
+        seg.remove()
+        seg.close()
+
+
+def test_fast_paths_match_the_full_paths(seg):
+    seg[7] = 200
+    assert seg[7] == 200 and seg[-4089] == 200
+    for bad in (2**63, -2**63 - 1, 2**100):
+        with pytest.raises(IndexError):
+            seg[bad]
+        with pytest.raises(IndexError):
+            seg[bad] = 1
+    ref = mmap.mmap(-1, 16)
+    for value in (2**70, 256, -1):
+        with pytest.raises(Exception) as ours:
+            seg[0] = value
+        with pytest.raises(Exception) as theirs:
+            ref[0] = value
+        assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
+    ref.close()
+    with pytest.raises(IndexError):
+        seg[4096] = 1
+    ro = sysvshm.shmat(seg.shmid, sysvshm.SHM_RDONLY)
+    try:
+        with pytest.raises(TypeError):
+            ro[0] = 1
+    finally:
+        ro.close()

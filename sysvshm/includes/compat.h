@@ -329,4 +329,27 @@ static inline int sysvshm_mincore(void *addr, size_t length, unsigned char *vec)
 #endif
 }
 
+/* MADV_POPULATE_READ/WRITE (Linux 5.14): fault a range in with one call. */
+#ifndef MADV_POPULATE_READ
+#  define MADV_POPULATE_READ (-1)
+#  define MADV_POPULATE_WRITE (-1)
+#endif
+
+/* Fault in [addr, addr+len) without the GIL: one madvise() where the kernel can,
+ * else a read of one byte per page. Returns 0, or -1 with errno set. */
+static inline int sysvshm_prefault(char *addr, size_t len, size_t page, int write)
+{
+    volatile char sink = 0;
+    size_t off;
+    int advice = write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+    if (advice != -1 && madvise(addr, len, advice) == 0)
+        return 0;
+    if (advice != -1 && errno != EINVAL)
+        return -1;  /* a real failure (EFAULT, ENOMEM, EHWPOISON): report it */
+    for (off = 0; off < len; off += page)
+        sink += ((volatile char *)addr)[off];
+    (void)sink;
+    return 0;
+}
+
 #endif /* SYSVSHM_COMPAT_H */

@@ -69,3 +69,4 @@ cdef extern from "compat.h" nogil:
     int SYSVSHM_MAP_FIXED_ANY
     void *sysvshm_mremap(void *old, size_t old_size, size_t new_size)
     int sysvshm_mincore(void *addr, size_t length, unsigned char *vec)
+    int sysvshm_prefault(char *addr, size_t len, size_t page, int write)
