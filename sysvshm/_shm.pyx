@@ -131,7 +131,9 @@ cdef str _shmget_detail(int err, key_t key, size_t size, int flags):
     cdef int other
     memset(&st, 0, sizeof(st))
     cdef bint creating = key == c_ipc.IPC_PRIVATE or (flags & c_ipc.IPC_CREAT)
-    info, usage = _limits_or_none()
+    info = usage = None
+    if err == EINVAL or err == ENOSPC:
+        info, usage = _limits_or_none()
     if err == EINVAL:
         if info is not None and size > info.shmmax:
             return f"size {size} is above the system limit shmmax={info.shmmax} (kernel.shmmax)"
@@ -502,6 +504,15 @@ def ftok(path, proj_id):
     if err:
         raise_oserror(err, None, path)
     return key
+
+
+def _lookup(key):
+    """The id of the segment of *key*, or -1 if there is none (no exception built)."""
+    cdef key_t k = _as_key(key)
+    cdef int shmid
+    with nogil:
+        shmid = c_shm.shmget(k, 0, 0)
+    return shmid
 
 
 def shmget(key, Py_ssize_t size=0, flags=0):

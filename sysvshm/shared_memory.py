@@ -132,21 +132,17 @@ def _candidates():
 
 def _find(ident):
     """Attach the live segment named *ident*, tracked or not; None if there is none."""
-    key = _key(ident)
-    try:
-        shmid = _shm.shmget(key)
-    except FileNotFoundError:
-        shmid = None
-    if shmid is not None:
-        seg = _try_attach(shmid, ident)
-        if seg is not None:
-            return seg
     shmid = _known.get(ident)
     if shmid is not None:
         seg = _try_attach(shmid, ident)
         if seg is not None:
             return seg
         _known.pop(ident, None)
+    shmid = _shm._lookup(_key(ident))
+    if shmid != -1:
+        seg = _try_attach(shmid, ident)
+        if seg is not None:
+            return seg
     for shmid in _candidates():
         probe = _try_attach(shmid, ident, readonly=True)
         if probe is None:
