@@ -12,7 +12,8 @@ code written for mmap.mmap keeps working. Two rules make it safe:
 """
 cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.bytes cimport (PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_CheckExact,
+                            PyBytes_GET_SIZE)
 from cpython.long cimport PyLong_AsSsize_t
 from cpython.number cimport PyNumber_Index, PyNumber_AsSsize_t, PyIndex_Check
 from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
@@ -202,18 +203,12 @@ cdef class _Buffer:
                     i += self._size
                 if 0 <= i < self._size:
                     return <unsigned char>self._data[i]
-        self._check_valid()
-        if PyIndex_Check(item):
-            i = _as_index(item)
-            self._check_valid()
-            if i < 0:
-                i += self._size
-            if i < 0 or i >= self._size:
-                raise IndexError("mmap index out of range")
-            return <unsigned char>self._data[i]
+        if self._data == NULL:
+            raise_closed()
         if PySlice_Check(item):
             PySlice_Unpack(item, &start, &stop, &step)
-            self._check_valid()
+            if self._data == NULL:  # a slice bound's __index__ may have closed us
+                raise_closed()
             n = PySlice_AdjustIndices(self._size, &start, &stop, step)
             if n <= 0:
                 return b""
@@ -224,6 +219,14 @@ cdef class _Buffer:
             for k in range(n):
                 out[k] = self._data[start + k * step]
             return result
+        if PyIndex_Check(item):
+            i = _as_index(item)
+            self._check_valid()
+            if i < 0:
+                i += self._size
+            if i < 0 or i >= self._size:
+                raise IndexError("mmap index out of range")
+            return <unsigned char>self._data[i]
         raise TypeError("mmap indices must be integers")
 
     def __setitem__(self, item, value):
@@ -243,6 +246,16 @@ cdef class _Buffer:
                 if 0 <= i < self._size and 0 <= v <= 255:
                     self._data[i] = <char>v
                     return
+        elif (PySlice_Check(item) and PyBytes_CheckExact(value) and self._data != NULL
+                and not self._readonly):
+            # Fast path for bytes into a slice: bytes run no Python code to export.
+            PySlice_Unpack(item, &start, &stop, &step)
+            if self._data == NULL:  # a slice bound's __index__ may have closed us
+                raise_closed()
+            n = PySlice_AdjustIndices(self._size, &start, &stop, step)
+            if step == 1 and PyBytes_GET_SIZE(value) == n:
+                memmove(self._data + start, PyBytes_AS_STRING(value), n)
+                return
         self._check_valid()
         self._check_writable()
         if PyIndex_Check(item):
