@@ -23,9 +23,9 @@ from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM
 from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from sysvshm.includes.compat cimport sysvshm_mincore, sysvshm_prefault
+from sysvshm.includes.compat cimport sysvshm_mincore, sysvshm_prefault_parallel
 from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
-from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
+from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE, _SC_NPROCESSORS_ONLN
 
 cdef extern from "<string.h>" nogil:
     # A GNU/BSD extension; Python.h defines _GNU_SOURCE before any header.
@@ -566,20 +566,22 @@ cdef class _Buffer:
         """Fault every page in now, without the GIL, so first accesses do not.
 
         One madvise(MADV_POPULATE_READ or _WRITE) where the kernel has it (Linux
-        5.14+), else a read of one byte per page. *write* also makes the pages
-        writable (and allocates them in a new segment); not for read-only memory.
+        5.14+), else a read of one byte per page; ranges of several MiB are split
+        over one thread per CPU (up to 8). *write* also makes the pages writable
+        (and allocates them in a new segment); not for read-only memory.
         """
         cdef char *addr
         cdef int rc, err = 0
         cdef bint w = bool(write)
         cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
+        cdef int threads = <int>sysconf(_SC_NPROCESSORS_ONLN)
         self._check_valid()
         if w:
             self._check_writable()
         addr = self._pin()
         try:
             with nogil:
-                rc = sysvshm_prefault(addr, <size_t>self._size, page, w)
+                rc = sysvshm_prefault_parallel(addr, <size_t>self._size, page, w, threads)
                 if rc != 0:
                     err = errno
         finally:

@@ -352,4 +352,70 @@ static inline int sysvshm_prefault(char *addr, size_t len, size_t page, int writ
     return 0;
 }
 
+/* The same, split over up to `threads` threads for large ranges: page faults on
+ * one mapping proceed in parallel (they take mmap_lock for reading), so a
+ * 2-core machine faults 64 MiB in about half the time. */
+#include <pthread.h>
+
+typedef struct {
+    char *addr;
+    size_t len, page;
+    int write, rc, err;
+} sysvshm_prefault_job;
+
+static void *sysvshm_prefault_worker(void *arg)
+{
+    sysvshm_prefault_job *job = (sysvshm_prefault_job *)arg;
+    job->rc = sysvshm_prefault(job->addr, job->len, job->page, job->write);
+    job->err = job->rc ? errno : 0;
+    return NULL;
+}
+
+#define SYSVSHM_PREFAULT_MAX_THREADS 8
+#define SYSVSHM_PREFAULT_CHUNK (4u << 20)  /* below 4 MiB a thread costs more than it saves */
+
+static inline int sysvshm_prefault_parallel(char *addr, size_t len, size_t page, int write,
+                                            int threads)
+{
+    sysvshm_prefault_job jobs[SYSVSHM_PREFAULT_MAX_THREADS];
+    pthread_t tids[SYSVSHM_PREFAULT_MAX_THREADS];
+    int started[SYSVSHM_PREFAULT_MAX_THREADS];
+    size_t pages = (len + page - 1) / page, per, done = 0;
+    int i, n, rc = 0;
+    if (threads > SYSVSHM_PREFAULT_MAX_THREADS)
+        threads = SYSVSHM_PREFAULT_MAX_THREADS;
+    if ((size_t)threads > len / SYSVSHM_PREFAULT_CHUNK)
+        threads = (int)(len / SYSVSHM_PREFAULT_CHUNK);
+    if (threads <= 1)
+        return sysvshm_prefault(addr, len, page, write);
+    n = threads;
+    per = (pages + n - 1) / n;
+    for (i = 0; i < n; i++) {
+        size_t first = done, count = per * page;
+        if (first + count > len)
+            count = len - first;
+        jobs[i].addr = addr + first;
+        jobs[i].len = count;
+        jobs[i].page = page;
+        jobs[i].write = write;
+        jobs[i].rc = 0;
+        jobs[i].err = 0;
+        done += count;
+        /* the last chunk runs here; a thread that cannot start runs here too */
+        started[i] = i < n - 1 &&
+            pthread_create(&tids[i], NULL, sysvshm_prefault_worker, &jobs[i]) == 0;
+        if (!started[i])
+            sysvshm_prefault_worker(&jobs[i]);
+    }
+    for (i = 0; i < n; i++) {
+        if (started[i])
+            pthread_join(tids[i], NULL);
+        if (jobs[i].rc && !rc) {
+            rc = -1;
+            errno = jobs[i].err;
+        }
+    }
+    return rc;
+}
+
 #endif /* SYSVSHM_COMPAT_H */

@@ -70,3 +70,4 @@ cdef extern from "compat.h" nogil:
     void *sysvshm_mremap(void *old, size_t old_size, size_t new_size)
     int sysvshm_mincore(void *addr, size_t length, unsigned char *vec)
     int sysvshm_prefault(char *addr, size_t len, size_t page, int write)
+    int sysvshm_prefault_parallel(char *addr, size_t len, size_t page, int write, int threads)
