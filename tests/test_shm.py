@@ -471,3 +471,15 @@ def test_fast_paths_match_the_full_paths(seg):
             ro[0] = 1
     finally:
         ro.close()
+
+
+def test_prefault_of_a_large_segment_uses_every_page(make_shm):
+    # 32 MiB is split over several threads where there are several CPUs.
+    seg = make_shm(32 << 20)
+    seg.prefault(write=True)
+    assert seg.mincore() == (32 << 20) // sysvshm.PAGESIZE
+    reader = sysvshm.shmat(seg.shmid, sysvshm.SHM_RDONLY, prefault=True)
+    try:
+        assert reader.mincore() == (32 << 20) // sysvshm.PAGESIZE
+    finally:
+        reader.close()
