@@ -6,7 +6,7 @@ kernel's table with shmctl(SHM_STAT_ANY or SHM_STAT).
 """
 import os
 import resource
-from typing import List, NamedTuple, Optional
+from typing import Dict, Iterator, List, NamedTuple, Optional
 
 from sysvshm import _shm
 from sysvshm._types import stat_result
@@ -35,7 +35,7 @@ class limits_result(NamedTuple):
     memlock_hard: Optional[int]
 
 
-def _proc_rows():
+def _proc_rows() -> Iterator[Dict[str, str]]:
     with open(_PROC) as f:
         header = f.readline().split()
         for line in f:
@@ -44,7 +44,7 @@ def _proc_rows():
                 yield dict(zip(header, fields))
 
 
-def _from_proc(row):
+def _from_proc(row: Dict[str, str]) -> stat_result:
     mode = int(row["perms"], 8)
     key = int(row["key"])
     return stat_result(
@@ -56,7 +56,7 @@ def _from_proc(row):
         int(row["swap"]) if "swap" in row else None)
 
 
-def _by_index():
+def _by_index() -> List[stat_result]:
     cmd = getattr(_shm, "SHM_STAT_ANY", None) or getattr(_shm, "SHM_STAT", None)
     if cmd is None:
         raise NotImplementedError("this platform offers no way to list segments")
@@ -90,7 +90,7 @@ def limits() -> limits_result:
         None if soft == unlimited else soft, None if hard == unlimited else hard)
 
 
-def remove(shmid=None, key=None) -> None:
+def remove(shmid: Optional[int] = None, key: Optional[int] = None) -> None:
     """IPC_RMID the segment given by exactly one of *shmid* or *key*.
 
     The kernel destroys it once the last process detaches.
@@ -100,8 +100,9 @@ def remove(shmid=None, key=None) -> None:
     if key is not None:
         if key == _shm.IPC_PRIVATE:
             raise ValueError("IPC_PRIVATE names no single segment; remove by shmid")
-        shmid = _shm.shmget(key)
-    _shm.shmctl(shmid, _shm.IPC_RMID)
+        _shm.shmctl(_shm.shmget(key), _shm.IPC_RMID)
+    elif shmid is not None:
+        _shm.shmctl(shmid, _shm.IPC_RMID)
 
 
 def pid_alive(pid: int) -> bool:

@@ -1,0 +1,1 @@
+# Internal: errno -> exception helpers used from Cython only.
