@@ -130,24 +130,26 @@ def _candidates():
     return [shmid for _, shmid in sorted(found)]
 
 
-def _find(ident):
-    """Attach the live segment named *ident*, tracked or not; None if there is none."""
+def _find(ident, keyed=True):
+    """Attach the live segment named *ident*; None if there is none.
+
+    Tracked segments gave their key back, so they are looked for among the
+    segments marked for destruction; *keyed* also tries the name's key first
+    (where untracked segments, and segments being set up, are).
+    """
     shmid = _known.get(ident)
     if shmid is not None:
         seg = _try_attach(shmid, ident)
         if seg is not None:
             return seg
         _known.pop(ident, None)
-    shmid = _shm._lookup(_key(ident))
-    if shmid != -1:
-        seg = _try_attach(shmid, ident)
-        if seg is not None:
-            return seg
+    if keyed:
+        shmid = _shm._lookup(_key(ident))
+        if shmid != -1:
+            seg = _try_attach(shmid, ident)
+            if seg is not None:
+                return seg
     for shmid in _candidates():
-        probe = _try_attach(shmid, ident, readonly=True)
-        if probe is None:
-            continue
-        probe.close()
         seg = _try_attach(shmid, ident)
         if seg is not None:
             _known[ident] = shmid
@@ -157,20 +159,25 @@ def _find(ident):
 
 def _create(name, ident, size, track):
     key = _key(ident)
-    try:
-        # The key doubles as a lock on the name while the segment is set up.
-        seg = _shm.shm(key, _HEADER + size, _shm.IPC_CREAT | _shm.IPC_EXCL, 0o600)
-    except FileExistsError:
-        holder = _try_attach(_shm.shmget(key), ident, readonly=True)
+    while True:
+        try:
+            # The key doubles as a lock on the name while the segment is set up.
+            seg = _shm.shm(key, _HEADER + size, _shm.IPC_CREAT | _shm.IPC_EXCL, 0o600)
+            break
+        except FileExistsError:
+            holder_id = _shm._lookup(key)
+        if holder_id == -1:
+            continue  # the key was freed meanwhile: try again
+        holder = _try_attach(holder_id, ident, readonly=True)
         if holder is not None:
             holder.close()
-            raise _exists(name) from None
+            raise _exists(name)
         raise FileExistsError(
             errno.EEXIST, f"{os.strerror(errno.EEXIST)}: the System V key {key:#010x} of "
-            f"this name is in use by another segment", name) from None
+            f"this name is in use by another segment", name)
     try:
         if track:
-            other = _find_tracked(ident)
+            other = _find(ident, keyed=False)
             if other is not None:
                 other.close()
                 raise _exists(name)
@@ -185,19 +192,6 @@ def _create(name, ident, size, track):
         seg.close()
         raise
     return seg
-
-
-def _find_tracked(ident):
-    shmid = _known.get(ident)
-    if shmid is not None:
-        seg = _try_attach(shmid, ident)
-        if seg is not None:
-            return seg
-    for shmid in _candidates():
-        seg = _try_attach(shmid, ident, readonly=True)
-        if seg is not None:
-            return seg
-    return None
 
 
 class SharedMemory:
