@@ -93,3 +93,19 @@ def unshare_ipc():
     if libc.unshare(CLONE_NEWIPC) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def run_process(method, target, *args, timeout=60):
+    """Run target(*args) in a multiprocessing child; fail unless it exits with 0."""
+    import multiprocessing
+
+    import pytest
+
+    p = multiprocessing.get_context(method).Process(target=target, args=args)
+    p.start()
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join()
+        pytest.fail(f"child did not finish within {timeout}s")
+    assert p.exitcode == 0, f"child exited with {p.exitcode} (negative: killed by a signal)"

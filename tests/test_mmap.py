@@ -11,7 +11,6 @@ import os
 import pickle
 import resource
 import sys
-import threading
 import weakref
 
 import _proc
@@ -498,32 +497,3 @@ def test_hugetlb_without_reserved_pages_says_so():
     with pytest.raises(OSError) as info:
         smmap.mmap(-1, 2 << 20, flags=std.MAP_PRIVATE | smmap.MAP_HUGETLB)
     assert info.value.errno == errno.ENOMEM and "vm.nr_hugepages" in str(info.value)
-
-
-def test_threads_close_while_others_use():
-    errors = []
-
-    def worker(m, stop):
-        while not stop.is_set():
-            try:
-                m[0] = 1
-                m.madvise(std.MADV_NORMAL)
-                m.mincore()
-                bytes(m[0:64])
-            except (ValueError, BufferError):
-                pass
-            except Exception as exc:  # anything else is a bug
-                errors.append(exc)
-                return
-
-    for _ in range(100):
-        m = smmap.mmap(-1, PAGE)
-        stop = threading.Event()
-        threads = [threading.Thread(target=worker, args=(m, stop)) for _ in range(3)]
-        for t in threads:
-            t.start()
-        m.close()
-        stop.set()
-        for t in threads:
-            t.join()
-    assert not errors, errors

@@ -16,16 +16,7 @@ START_METHODS = [m for m in ("fork", "spawn", "forkserver")
                  if m in multiprocessing.get_all_start_methods()]
 
 
-def run_process(method, target, *args):
-    ctx = multiprocessing.get_context(method)
-    p = ctx.Process(target=target, args=args)
-    p.start()
-    p.join(TIMEOUT)
-    if p.is_alive():
-        p.kill()
-        p.join()
-        pytest.fail(f"child did not finish within {TIMEOUT}s")
-    assert p.exitcode == 0, f"child exited with {p.exitcode} (negative: killed by a signal)"
+run_process = _proc.run_process
 
 
 @pytest.mark.parametrize("method", START_METHODS)

@@ -250,6 +250,18 @@ def rss_kib():
     raise AssertionError("no VmRSS")
 
 
+def assert_flat(cycle, warmup, rounds):
+    """Run cycle() many times: open fds must not change, nor RSS grow by 1 MiB."""
+    for _ in range(warmup):  # warm up allocator caches
+        cycle()
+    rss, fds = rss_kib(), len(os.listdir("/proc/self/fd"))
+    for _ in range(rounds):
+        cycle()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    if not _proc.SANITIZED:  # ASan's quarantine holds freed memory on purpose
+        assert rss_kib() - rss < 1024, f"RSS grew by {rss_kib() - rss} KiB"
+
+
 def test_many_cycles_keep_memory_and_fds_flat():
     def cycle():
         seg = sysvshm.shm(size=PAGE)
@@ -260,14 +272,7 @@ def test_many_cycles_keep_memory_and_fds_flat():
         other.close()
         seg.close()
 
-    for _ in range(2000):  # warm up allocator caches
-        cycle()
-    rss, fds = rss_kib(), len(os.listdir("/proc/self/fd"))
-    for _ in range(100_000):
-        cycle()
-    assert len(os.listdir("/proc/self/fd")) == fds
-    if not _proc.SANITIZED:  # ASan's quarantine holds freed memory on purpose
-        assert rss_kib() - rss < 1024, f"RSS grew by {rss_kib() - rss} KiB"
+    assert_flat(cycle, warmup=2000, rounds=100_000)
 
 
 def test_many_mmap_and_shared_memory_cycles_keep_memory_flat():
@@ -280,11 +285,4 @@ def test_many_mmap_and_shared_memory_cycles_keep_memory_flat():
         block.close()
         block.unlink()
 
-    for _ in range(500):
-        cycle()
-    rss, fds = rss_kib(), len(os.listdir("/proc/self/fd"))
-    for _ in range(10_000):
-        cycle()
-    assert len(os.listdir("/proc/self/fd")) == fds
-    if not _proc.SANITIZED:  # ASan's quarantine holds freed memory on purpose
-        assert rss_kib() - rss < 1024, f"RSS grew by {rss_kib() - rss} KiB"
+    assert_flat(cycle, warmup=500, rounds=10_000)

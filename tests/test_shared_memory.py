@@ -192,11 +192,7 @@ def test_no_warnings_and_no_tracker_process():
 def test_an_attacher_exiting_does_not_destroy_the_block(method, blocks):
     block = ours.SharedMemory(create=True, size=64)
     blocks.append(block)
-    ctx = multiprocessing.get_context(method)
-    p = ctx.Process(target=_children.shm_attach_write, args=(block.name, 0, b"child"))
-    p.start()
-    p.join(TIMEOUT)
-    assert p.exitcode == 0
+    _proc.run_process(method, _children.shm_attach_write, block.name, 0, b"child")
     again = ours.SharedMemory(block.name)
     blocks.append(again)
     assert bytes(again.buf[:5]) == b"child"
@@ -336,11 +332,7 @@ def test_size_beyond_the_limit_names_it():
 def test_attach_by_name_in_a_child(method, blocks):
     block = ours.SharedMemory(create=True, size=100)
     blocks.append(block)
-    ctx = multiprocessing.get_context(method)
-    p = ctx.Process(target=_children.shm_attach_write, args=(block.name, 10, b"by name"))
-    p.start()
-    p.join(TIMEOUT)
-    assert p.exitcode == 0
+    _proc.run_process(method, _children.shm_attach_write, block.name, 10, b"by name")
     assert bytes(block.buf[10:17]) == b"by name"
 
 
@@ -348,11 +340,7 @@ def test_attach_by_name_in_a_child(method, blocks):
 def test_pass_the_object_to_a_child(method, blocks):
     block = ours.SharedMemory(create=True, size=100)
     blocks.append(block)
-    ctx = multiprocessing.get_context(method)
-    p = ctx.Process(target=_children.shm_write_object, args=(block, 0, b"object"))
-    p.start()
-    p.join(TIMEOUT)
-    assert p.exitcode == 0
+    _proc.run_process(method, _children.shm_write_object, block, 0, b"object")
     assert bytes(block.buf[:6]) == b"object"
 
 
@@ -360,11 +348,7 @@ def test_pass_the_object_to_a_child(method, blocks):
 def test_shareable_list_to_a_child(method):
     sl = ours.ShareableList(["parent", 1, None])
     try:
-        ctx = multiprocessing.get_context(method)
-        p = ctx.Process(target=_children.sl_append_marker, args=(sl,))
-        p.start()
-        p.join(TIMEOUT)
-        assert p.exitcode == 0
+        _proc.run_process(method, _children.sl_append_marker, sl)
         assert list(sl) == ["child", 1, None]
     finally:
         sl.shm.close()

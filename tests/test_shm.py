@@ -3,7 +3,6 @@ import gc
 import mmap
 import os
 import pickle
-import threading
 import weakref
 
 import _proc
@@ -378,45 +377,7 @@ def test_dealloc_detaches(free_key):
         sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
 
 
-# -- threads -----------------------------------------------------------------------
-
-def test_threads_close_while_others_use(make_shm):
-    errors = []
-
-    def worker(s, stop):
-        while not stop.is_set():
-            try:
-                s[0] = 1
-                s[1:9] = b"12345678"
-                bytes(s[0:64])
-                s.find(b"5")
-                s.madvise(mmap.MADV_NORMAL)
-                with memoryview(s) as v:
-                    v[2] = 3
-            except (ValueError, BufferError):
-                pass
-            except Exception as exc:  # anything else is a bug
-                errors.append(exc)
-                return
-
-    for _ in range(200):
-        s = make_shm(4096)
-        stop = threading.Event()
-        threads = [threading.Thread(target=worker, args=(s, stop)) for _ in range(3)]
-        for t in threads:
-            t.start()
-        while True:
-            try:
-                s.close()
-                break
-            except BufferError:
-                continue
-        stop.set()
-        for t in threads:
-            t.join()
-        assert s.closed
-    assert not errors, errors
-
+# -- prefault (thread races are in test_reliability.py) -------------------------------
 
 def test_prefault_faults_every_page_in(make_shm):
     seg = make_shm(64 * sysvshm.PAGESIZE)
