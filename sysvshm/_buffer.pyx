@@ -11,10 +11,12 @@ code written for mmap.mmap keeps working. Two rules make it safe:
   from another thread then detaches only after the last pin is dropped.
 """
 cimport cython
-from cpython.buffer cimport PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.buffer cimport (PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE,
+                             PyBUF_WRITABLE)
 from cpython.bytes cimport (PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_CheckExact,
                             PyBytes_GET_SIZE)
 from cpython.long cimport PyLong_AsSsize_t
+from cpython.object cimport Py_TYPE
 from cpython.number cimport PyNumber_Index, PyNumber_AsSsize_t, PyIndex_Check
 from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
 from libc.string cimport memchr, memcmp, memmove
@@ -23,7 +25,8 @@ from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM
 from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from sysvshm.includes.compat cimport sysvshm_mincore, sysvshm_prefault_parallel
+from sysvshm.includes.compat cimport (sysvshm_mincore, sysvshm_prefault_parallel, sysvshm_copy,
+                                      sysvshm_stream_threshold)
 from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
 from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE, _SC_NPROCESSORS_ONLN
 
@@ -45,6 +48,11 @@ ACCESS_READ = ACCESS_READ_
 ACCESS_WRITE = ACCESS_WRITE_
 ACCESS_COPY = ACCESS_COPY_
 _ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
+
+# Copies of at least this many bytes stream (see sysvshm_copy in compat.h) and
+# run without the GIL; smaller ones are a memmove under the GIL.
+cdef size_t _STREAM_MIN = sysvshm_stream_threshold()
+_stream_threshold = _STREAM_MIN
 
 
 cdef inline Py_ssize_t _optional_ssize(object value, Py_ssize_t default) except? -1:
@@ -139,6 +147,34 @@ cdef class _Buffer:
             with nogil:
                 self._release(addr, self._pending_size)
 
+    cdef int _copy_out(self, Py_ssize_t start, char *dst, Py_ssize_t n) except -1:
+        """Copy [start, start+n) of the mapping (bounds already checked) to dst."""
+        cdef char *addr
+        if <size_t>n < _STREAM_MIN:
+            memmove(dst, self._data + start, n)
+            return 0
+        addr = self._pin()
+        try:
+            with nogil:
+                sysvshm_copy(dst, addr + start, n, _STREAM_MIN)
+        finally:
+            self._unpin()
+        return 0
+
+    cdef int _copy_in(self, Py_ssize_t start, const char *src, Py_ssize_t n) except -1:
+        """Copy n bytes from src to [start, start+n) of the mapping (bounds checked)."""
+        cdef char *addr
+        if <size_t>n < _STREAM_MIN:
+            memmove(self._data + start, src, n)
+            return 0
+        addr = self._pin()
+        try:
+            with nogil:
+                sysvshm_copy(addr + start, src, n, _STREAM_MIN)
+        finally:
+            self._unpin()
+        return 0
+
     cdef str _repr_name(self):
         return type(self).__name__
 
@@ -149,9 +185,13 @@ cdef class _Buffer:
 
     def close(self):
         """Release the memory. Idempotent; BufferError while buffers are exported."""
+        self._check_closable()
+        self._unmap()
+
+    def _check_closable(self):
+        """Raise what close() raises while buffers are exported; else nothing."""
         if self._exports > 0:
             raise BufferError("cannot close exported pointers exist")
-        self._unmap()
 
     @property
     def closed(self):
@@ -213,7 +253,11 @@ cdef class _Buffer:
             if n <= 0:
                 return b""
             if step == 1:
-                return PyBytes_FromStringAndSize(self._data + start, n)
+                if <size_t>n < _STREAM_MIN:
+                    return PyBytes_FromStringAndSize(self._data + start, n)
+                result = PyBytes_FromStringAndSize(NULL, n)
+                self._copy_out(start, PyBytes_AS_STRING(result), n)
+                return result
             result = PyBytes_FromStringAndSize(NULL, n)
             out = PyBytes_AS_STRING(result)
             for k in range(n):
@@ -254,7 +298,7 @@ cdef class _Buffer:
                 raise_closed()
             n = PySlice_AdjustIndices(self._size, &start, &stop, step)
             if step == 1 and PyBytes_GET_SIZE(value) == n:
-                memmove(self._data + start, PyBytes_AS_STRING(value), n)
+                self._copy_in(start, PyBytes_AS_STRING(value), n)
                 return
         self._check_valid()
         self._check_writable()
@@ -282,7 +326,7 @@ cdef class _Buffer:
                     return
                 src = <const char *>buf.buf
                 if step == 1:
-                    memmove(self._data + start, src, n)
+                    self._copy_in(start, src, n)
                 else:
                     for k in range(n):
                         self._data[start + k * step] = src[k]
@@ -330,9 +374,31 @@ cdef class _Buffer:
         remaining = self._size - self._pos if self._pos < self._size else 0
         if num < 0 or num > remaining:
             num = remaining
-        result = PyBytes_FromStringAndSize(self._data + self._pos, num)
+        result = PyBytes_FromStringAndSize(NULL, num)
+        self._copy_out(self._pos, PyBytes_AS_STRING(result), num)
         self._pos += num
         return result
+
+    def readinto(self, b, /):
+        """Copy up to len(b) bytes from the current position into the writable
+        bytes-like object *b*; advance the position and return the count."""
+        cdef Py_buffer buf
+        cdef Py_ssize_t num, remaining
+        self._check_valid()
+        try:
+            PyObject_GetBuffer(b, &buf, PyBUF_WRITABLE)
+        except (TypeError, BufferError, ValueError):  # as io's readinto: one TypeError
+            raise TypeError("readinto() argument must be read-write bytes-like object, "
+                            f"not {_type_name(b)}") from None
+        try:
+            self._check_valid()  # the exporter may have run Python code
+            remaining = self._size - self._pos if self._pos < self._size else 0
+            num = buf.len if buf.len < remaining else remaining
+            self._copy_out(self._pos, <char *>buf.buf, num)
+            self._pos += num
+        finally:
+            PyBuffer_Release(&buf)
+        return num
 
     def read_byte(self):
         """Return the byte at the current position as an int and advance by one."""
@@ -368,7 +434,7 @@ cdef class _Buffer:
             n = buf.len
             if self._pos > self._size or self._size - self._pos < n:
                 raise ValueError("data out of range")
-            memmove(self._data + self._pos, buf.buf, n)
+            self._copy_in(self._pos, <const char *>buf.buf, n)
             self._pos += n
         finally:
             PyBuffer_Release(&buf)
@@ -629,6 +695,13 @@ def _memlock_hint():
         return "RLIMIT_MEMLOCK is unlimited, so the system is out of lockable memory"
     return (f"RLIMIT_MEMLOCK is {soft} bytes (ulimit -l), counting what this process "
             f"has locked already; raise it or run with CAP_IPC_LOCK")
+
+
+cdef str _type_name(object obj):
+    """The type's C-level name, as CPython's argument errors print it ("None" for None)."""
+    if obj is None:
+        return "None"
+    return Py_TYPE(obj).tp_name.decode("utf-8", "replace")
 
 
 cdef inline Py_ssize_t _clamp(Py_ssize_t i, Py_ssize_t size) noexcept:

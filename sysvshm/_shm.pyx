@@ -515,6 +515,40 @@ def _lookup(key):
     return shmid
 
 
+def _unkeyed(Py_ssize_t min_size):
+    """Ids of segments that lost their key to IPC_RMID and are still attached, of
+    at least *min_size* bytes: the caller's own first, each group by id.
+
+    Walks the kernel's table with shmctl(SHM_STAT_ANY), no text to parse. None when
+    that cannot see every segment (no SHM_STAT_ANY, or the table changed during
+    the walk): the caller then reads /proc/sysvipc/shm instead.
+    """
+    cdef compat.sysvshm_stat_t st
+    cdef compat.sysvshm_usage_t su
+    cdef int highest, index, rc, seen = 0
+    cdef long long me = os.geteuid()
+    if not (compat.SYSVSHM_HAVE_SHM_STAT_ANY and compat.SYSVSHM_HAVE_SHM_INFO):
+        return None
+    highest = compat.sysvshm_shm_info(&su)
+    if highest < 0:
+        return None
+    mine = []
+    others = []
+    for index in range(highest + 1):
+        rc = compat.sysvshm_stat(index, compat.SHM_STAT_ANY, &st)
+        if rc == -1:
+            continue  # a free slot
+        seen += 1
+        if (st.key == 0 and st.mode & compat.SYSVSHM_SHM_DEST and st.nattch > 0
+                and st.size >= min_size):
+            (mine if st.uid == me else others).append(rc)
+    if seen != su.used_ids:
+        return None
+    mine.sort()
+    others.sort()
+    return mine + others
+
+
 def shmget(key, Py_ssize_t size=0, flags=0):
     """shmget(2): return the id of the segment of *key*, created if flags has IPC_CREAT.
 

@@ -28,6 +28,7 @@ segment: creating the second raises FileExistsError naming the first.
 """
 import errno
 import hashlib
+import operator
 import os
 import secrets
 import struct
@@ -42,6 +43,7 @@ __all__ = ["SharedMemory", "ShareableList", "SharedMemoryManager", "install", "u
 _PAGE = _shm.PAGESIZE
 _HEADER = max(_PAGE, 4096)  # data starts page-aligned, as an mmap's does
 _MAGIC = b"SYSVSHM\x01"
+_NO_MAGIC = bytes(len(_MAGIC))
 _FIXED = struct.Struct("=8sQII")  # magic, size, flags, name length
 _TRACKED = 1
 _UNLINKED = 2
@@ -124,6 +126,12 @@ def _try_attach(shmid, ident, readonly=False):
 
 def _candidates():
     """Ids of segments that may be tracked ones: marked for destruction, key gone."""
+    ids = _shm._unkeyed(_HEADER)
+    return ids if ids is not None else _candidates_from_inventory()
+
+
+def _candidates_from_inventory():
+    """_candidates() from /proc/sysvipc/shm, where the kernel's table cannot be walked."""
     me = os.geteuid()
     found = [(st.uid != me, st.shmid) for st in _inventory.segments()
              if st.key == 0 and st.removed and st.nattch > 0 and st.size >= _HEADER]
@@ -157,7 +165,9 @@ def _find(ident, keyed=True):
     return None
 
 
-def _create(name, ident, size, track):
+def _create(name, ident, size, track, fresh=False):
+    """Create and set up the block. *fresh* names carry 60 random bits, so no
+    existing block holds one and the search for a tracked namesake is skipped."""
     key = _key(ident)
     while True:
         try:
@@ -176,13 +186,13 @@ def _create(name, ident, size, track):
             errno.EEXIST, f"{os.strerror(errno.EEXIST)}: the System V key {key:#010x} of "
             f"this name is in use by another segment", name)
     try:
-        if track:
+        if track and not fresh:
             other = _find(ident, keyed=False)
             if other is not None:
                 other.close()
                 raise _exists(name)
-        seg[_FIXED.size:_FIXED.size + len(ident)] = ident
-        _FIXED.pack_into(seg, 0, b"\0" * 8, size, _TRACKED if track else 0, len(ident))
+        header = _FIXED.pack(_NO_MAGIC, size, _TRACKED if track else 0, len(ident)) + ident
+        seg[:len(header)] = header
         seg[:8] = _MAGIC  # published last: a header with the magic is complete
         if track:
             seg.remove()  # the kernel destroys it after the last process detaches
@@ -217,24 +227,29 @@ class SharedMemory:
         if create:
             if name is None:
                 while True:
-                    name = f"psm_{secrets.token_hex(4)}"
+                    # 60 random bits in the stdlib's 14 characters
+                    name = f"psm_{secrets.token_urlsafe(8)[:10]}"
                     try:
-                        seg = _create(name, _identity(name), size, track)
+                        seg = _create(name, name.encode(), size, track, fresh=True)
                         break
-                    except FileExistsError:
+                    except FileExistsError:  # the name's key is taken: draw again
                         continue
             else:
                 seg = _create(name, _identity(name), size, track)
+            size = operator.index(size)
+            tracked = bool(track)
         else:
             seg = _find(_identity(name))
             if seg is None:
                 raise _not_found(name)
-        header = _read_header(seg)
+            header = _read_header(seg)
+            size = header[1]
+            tracked = bool(header[2] & _TRACKED)
         self._name = name
         self._seg = seg
         self._shmid = seg.shmid
-        self._size = header[1]
-        self._tracked = bool(header[2] & _TRACKED)
+        self._size = size
+        self._tracked = tracked
         view = memoryview(seg)
         self._buf = view[_HEADER:_HEADER + self._size]
         view.release()
@@ -275,11 +290,15 @@ class SharedMemory:
         seg = self._seg
         if seg is None:
             return
+        # BufferError while views of buf are alive, as the stdlib's mmap.close().
+        seg._check_closable()
         if self._tracked and seg.shmid not in _keepalive and not _unlinked(seg):
             # This process keeps an attach of its own until it ends or unlinks the
-            # block, so a tracked block outlives close() as a stdlib one does.
-            _keepalive[seg.shmid] = _shm.shmat(seg.shmid)
-        seg.close()  # BufferError while views of buf are alive, as the stdlib's mmap
+            # block, so a tracked block outlives close() as a stdlib one does: this
+            # object's attach becomes that one.
+            _keepalive[seg.shmid] = seg
+        else:
+            seg.close()
         self._seg = None
 
     def unlink(self):

@@ -172,6 +172,8 @@ def use_buffer(m):
     m.find(b"5")
     m.seek(0)
     m.write(b"ab")
+    m.seek(0)
+    m.readinto(bytearray(8))
     m.madvise(0)
     with memoryview(m) as v:
         v[2] = 3

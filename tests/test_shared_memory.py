@@ -2,6 +2,7 @@
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import _children
 import _proc
 import pytest
 
+from sysvshm import _shm
 from sysvshm import shared_memory as ours
 
 TIMEOUT = 60
@@ -137,7 +139,7 @@ def test_generated_names_are_short_and_distinct(blocks):
         block = ours.SharedMemory(create=True, size=1)
         blocks.append(block)
         names.add(block.name)
-        assert len(block.name) <= 14 and block.name.isascii()
+        assert re.fullmatch(r"psm_[A-Za-z0-9_-]{10}", block.name)  # the stdlib's 14 characters
     assert len(names) == 20
 
 
@@ -240,6 +242,22 @@ def test_tracked_block_outlives_its_creators_close_until_exit(blocks):
     assert value == "42"
     with pytest.raises(FileNotFoundError):  # the process ended: reclaimed
         ours.SharedMemory(name)
+
+
+def test_the_table_walk_finds_what_proc_lists(blocks):
+    tracked = [ours.SharedMemory(create=True, size=10) for _ in range(3)]
+    untracked = ours.SharedMemory(create=True, size=10, track=False)
+    blocks.extend(tracked + [untracked])
+    if _shm._unkeyed(ours._HEADER) is None:
+        pytest.skip("the kernel's table cannot be walked here (no SHM_STAT_ANY)")
+    for _ in range(5):  # another process may add or drop a segment between the two reads
+        walked, listed = _shm._unkeyed(ours._HEADER), ours._candidates_from_inventory()
+        if walked == listed:
+            break
+    assert walked == listed
+    assert {block._shmid for block in tracked} <= set(walked)
+    assert untracked._shmid not in walked  # it keeps its key
+    assert _shm._unkeyed(1 << 40) == []  # nothing that large
 
 
 def test_unlink_after_close(blocks):

@@ -11,6 +11,7 @@
 #define SYSVSHM_COMPAT_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/ipc.h>
@@ -416,6 +417,67 @@ static inline int sysvshm_prefault_parallel(char *addr, size_t len, size_t page,
         }
     }
     return rc;
+}
+
+/* Bulk copies that do not depend on alignment.
+ *
+ * glibc's memcpy copies large blocks page-interleaved; when the destination
+ * sits a few bytes after the source modulo 4 KiB (a page-aligned segment copied
+ * into a malloc'd array, which starts 16 bytes into its page) loads alias
+ * earlier stores and the copy runs at a third of its usual speed. Above the
+ * streaming threshold a plain forward loop of 16-byte loads and non-temporal
+ * stores runs at memory speed for every alignment. Below it, and on machines
+ * without SSE2, memmove. Overlapping ranges always use memmove. */
+#if defined(__SSE2__) && (defined(__x86_64__) || defined(_M_X64))
+#  include <emmintrin.h>
+#  define SYSVSHM_HAVE_STREAM_COPY 1
+#else
+#  define SYSVSHM_HAVE_STREAM_COPY 0
+#endif
+
+/* Measured on x86_64 VMs (AMD EPYC, 2026): from 8 MiB up the streaming loop beats
+ * memcpy at every alignment (11-12 GB/s against 8 GB/s, and against 4 GB/s in
+ * the aliased case); below it memcpy wins while the data fits in cache. The
+ * cache size the OS reports is no guide: a VM here claims a 256 MiB L3. */
+static inline size_t sysvshm_stream_threshold(void)
+{
+    return (size_t)8 << 20;
+}
+
+static inline void sysvshm_copy(char *dst, const char *src, size_t n, size_t threshold)
+{
+#if SYSVSHM_HAVE_STREAM_COPY
+    size_t head;
+    if (n < threshold || (dst < src + n && src < dst + n)) {
+        memmove(dst, src, n);
+        return;
+    }
+    head = (64 - ((uintptr_t)dst & 63)) & 63;  /* align the stores to a cache line */
+    memcpy(dst, src, head);
+    dst += head;
+    src += head;
+    n -= head;
+    while (n >= 64) {
+        __m128i a, b, c, d;
+        _mm_prefetch(src + 2048, _MM_HINT_NTA);
+        a = _mm_loadu_si128((const __m128i *)src);
+        b = _mm_loadu_si128((const __m128i *)(src + 16));
+        c = _mm_loadu_si128((const __m128i *)(src + 32));
+        d = _mm_loadu_si128((const __m128i *)(src + 48));
+        _mm_stream_si128((__m128i *)dst, a);
+        _mm_stream_si128((__m128i *)(dst + 16), b);
+        _mm_stream_si128((__m128i *)(dst + 32), c);
+        _mm_stream_si128((__m128i *)(dst + 48), d);
+        src += 64;
+        dst += 64;
+        n -= 64;
+    }
+    _mm_sfence();  /* order the streamed stores before anything that follows */
+    memcpy(dst, src, n);
+#else
+    (void)threshold;
+    memmove(dst, src, n);
+#endif
 }
 
 #endif /* SYSVSHM_COMPAT_H */

@@ -71,3 +71,5 @@ cdef extern from "compat.h" nogil:
     int sysvshm_mincore(void *addr, size_t length, unsigned char *vec)
     int sysvshm_prefault(char *addr, size_t len, size_t page, int write)
     int sysvshm_prefault_parallel(char *addr, size_t len, size_t page, int write, int threads)
+    size_t sysvshm_stream_threshold()
+    void sysvshm_copy(char *dst, const char *src, size_t n, size_t threshold)

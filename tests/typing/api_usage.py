@@ -48,6 +48,8 @@ def segment() -> bytes:
         clone.close()
         seg.remove()
         data: bytes = seg.read(10) + seg.readline() + bytes([seg.read_byte()])
+        copied: int = seg.readinto(bytearray(8))
+        assert copied >= 0
         del first, n, position, found, resident, st
         return data
 
