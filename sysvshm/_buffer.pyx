@@ -25,8 +25,8 @@ from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM
 from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from sysvshm.includes.compat cimport (sysvshm_mincore, sysvshm_prefault_parallel, sysvshm_copy,
-                                      sysvshm_stream_threshold)
+from sysvshm.includes.compat cimport (sysvshm_mincore, sysvshm_prefault_parallel,
+                                      sysvshm_copy_parallel, sysvshm_stream_threshold)
 from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
 from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE, _SC_NPROCESSORS_ONLN
 
@@ -50,9 +50,21 @@ ACCESS_COPY = ACCESS_COPY_
 _ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
 
 # Copies of at least this many bytes stream (see sysvshm_copy in compat.h) and
-# run without the GIL; smaller ones are a memmove under the GIL.
+# run without the GIL, on one thread per CPU from 32 MiB; smaller ones are a
+# memmove under the GIL.
 cdef size_t _STREAM_MIN = sysvshm_stream_threshold()
 _stream_threshold = _STREAM_MIN
+
+
+def _usable_cpus():
+    import os
+    try:
+        return len(os.sched_getaffinity(0))  # what this process may run on
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+cdef int _COPY_THREADS = _usable_cpus()
 
 
 cdef inline Py_ssize_t _optional_ssize(object value, Py_ssize_t default) except? -1:
@@ -156,7 +168,7 @@ cdef class _Buffer:
         addr = self._pin()
         try:
             with nogil:
-                sysvshm_copy(dst, addr + start, n, _STREAM_MIN)
+                sysvshm_copy_parallel(dst, addr + start, n, _STREAM_MIN, _COPY_THREADS)
         finally:
             self._unpin()
         return 0
@@ -170,7 +182,7 @@ cdef class _Buffer:
         addr = self._pin()
         try:
             with nogil:
-                sysvshm_copy(addr + start, src, n, _STREAM_MIN)
+                sysvshm_copy_parallel(addr + start, src, n, _STREAM_MIN, _COPY_THREADS)
         finally:
             self._unpin()
         return 0

@@ -86,6 +86,25 @@ def test_large_writes_match_at_every_alignment(big, kind, start):
     assert big[:] == expected
 
 
+@pytest.mark.parametrize("kind", ["shm", "mmap"])
+def test_copies_split_over_threads_match(make_shm, kind):
+    """From 32 MiB a copy is split over one thread per CPU: every part lands in place."""
+    size = 40 * (1 << 20) + 4099
+    m = make_shm(size) if kind == "shm" else smmap.mmap(-1, size)
+    data = pattern(size, seed=5)
+    m[:] = data
+    assert m[:] == data
+    n = size - 1000
+    out = bytearray(n + 16)
+    m.seek(7)
+    assert m.readinto(memoryview(out)[16:]) == n
+    assert out[16:] == data[7:7 + n] and out[:16] == bytes(16)
+    m.seek(3)
+    assert m.write(memoryview(out)[16:16 + n - 3]) == n - 3
+    assert m[:] == data[:3] + data[7:7 + n - 3] + data[n:]
+    m.close()
+
+
 def test_large_overlapping_copies_behave_like_memmove(big):
     n = STREAM + 1000
     reference = bytearray(pattern(len(big)))

@@ -453,6 +453,8 @@ static inline void sysvshm_copy(char *dst, const char *src, size_t n, size_t thr
         return;
     }
     head = (64 - ((uintptr_t)dst & 63)) & 63;  /* align the stores to a cache line */
+    if (head > n)
+        head = n;
     memcpy(dst, src, head);
     dst += head;
     src += head;
@@ -478,6 +480,59 @@ static inline void sysvshm_copy(char *dst, const char *src, size_t n, size_t thr
     (void)threshold;
     memmove(dst, src, n);
 #endif
+}
+
+/* The same copy split over up to `threads` threads, each streaming at least
+ * SYSVSHM_COPY_CHUNK bytes: one core does not saturate memory bandwidth (256 MiB
+ * here: 22 ms on one thread, 15 ms on two, memcpy 20 ms). Overlapping ranges are
+ * one memmove. A thread that cannot start leaves its part to the caller's thread. */
+#define SYSVSHM_COPY_CHUNK ((size_t)16 << 20)
+
+typedef struct {
+    char *dst;
+    const char *src;
+    size_t n, threshold;
+} sysvshm_copy_job;
+
+static void *sysvshm_copy_worker(void *arg)
+{
+    sysvshm_copy_job *job = (sysvshm_copy_job *)arg;
+    sysvshm_copy(job->dst, job->src, job->n, job->threshold);
+    return NULL;
+}
+
+static inline void sysvshm_copy_parallel(char *dst, const char *src, size_t n,
+                                         size_t threshold, int threads)
+{
+    sysvshm_copy_job jobs[SYSVSHM_PREFAULT_MAX_THREADS];
+    pthread_t tids[SYSVSHM_PREFAULT_MAX_THREADS];
+    int started[SYSVSHM_PREFAULT_MAX_THREADS];
+    size_t per, done = 0;
+    int i;
+    if (threads > SYSVSHM_PREFAULT_MAX_THREADS)
+        threads = SYSVSHM_PREFAULT_MAX_THREADS;
+    if ((size_t)threads > n / SYSVSHM_COPY_CHUNK)
+        threads = (int)(n / SYSVSHM_COPY_CHUNK);
+    if (threads <= 1 || n < threshold || (dst < src + n && src < dst + n)) {
+        sysvshm_copy(dst, src, n, threshold);
+        return;
+    }
+    per = (n / (size_t)threads + 63) & ~(size_t)63;  /* whole cache lines per thread */
+    for (i = 0; i < threads; i++) {
+        size_t count = i == threads - 1 || done + per > n ? n - done : per;
+        jobs[i].dst = dst + done;
+        jobs[i].src = src + done;
+        jobs[i].n = count;
+        jobs[i].threshold = 0;  /* every part streams, however small */
+        done += count;
+        started[i] = i < threads - 1 &&
+            pthread_create(&tids[i], NULL, sysvshm_copy_worker, &jobs[i]) == 0;
+        if (!started[i])
+            sysvshm_copy_worker(&jobs[i]);
+    }
+    for (i = 0; i < threads; i++)
+        if (started[i])
+            pthread_join(tids[i], NULL);
 }
 
 #endif /* SYSVSHM_COMPAT_H */

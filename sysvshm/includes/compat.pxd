@@ -73,3 +73,4 @@ cdef extern from "compat.h" nogil:
     int sysvshm_prefault_parallel(char *addr, size_t len, size_t page, int write, int threads)
     size_t sysvshm_stream_threshold()
     void sysvshm_copy(char *dst, const char *src, size_t n, size_t threshold)
+    void sysvshm_copy_parallel(char *dst, const char *src, size_t n, size_t threshold, int threads)
