@@ -95,6 +95,34 @@ def unshare_ipc():
         raise OSError(err, os.strerror(err))
 
 
+_can_unshare = None
+
+
+def can_unshare_ipc():
+    """Whether a child may make a private IPC namespace: root with CAP_SYS_ADMIN,
+    which a container (cibuildwheel's, say) usually withholds."""
+    global _can_unshare
+    if _can_unshare is None:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                unshare_ipc()
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        _can_unshare = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    return _can_unshare
+
+
+def needs_ipc_namespace():
+    """A skipif mark for tests that unshare the IPC namespace in a child."""
+    import pytest
+
+    return pytest.mark.skipif(not can_unshare_ipc(),
+                              reason="cannot make a private IPC namespace (needs CAP_SYS_ADMIN)")
+
+
 def run_process(method, target, *args, timeout=60):
     """Run target(*args) in a multiprocessing child; fail unless it exits with 0."""
     import multiprocessing

@@ -168,7 +168,7 @@ def _rm_orphans_in_private_namespace():
     assert [st.shmid for st in sysvshm.segments()] == sorted([kept.shmid, late])
 
 
-@ROOT_ONLY
+@_proc.needs_ipc_namespace()
 def test_rm_orphans_never_touches_attached():
     _proc.in_child(_rm_orphans_in_private_namespace)
 

@@ -158,7 +158,7 @@ def _exhaust_shmall():
     assert sysvshm.shmctl(0, sysvshm.SHM_INFO).used_ids == 0
 
 
-@needs_root
+@_proc.needs_ipc_namespace()
 @pytest.mark.parametrize("scenario", [_exhaust_shmmni, _exhaust_shmmax, _exhaust_shmall],
                          ids=["shmmni", "shmmax", "shmall"])
 def test_exhausted_limits_are_named(scenario):

@@ -339,7 +339,7 @@ def _limit_in_namespace():
     assert ours._shm.shmctl(0, ours._shm.SHM_INFO).used_ids == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private IPC namespace")
+@_proc.needs_ipc_namespace()
 def test_size_beyond_the_limit_names_it():
     _proc.in_child(_limit_in_namespace)
 
