@@ -28,7 +28,7 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from sysvshm.includes.compat cimport (sysvshm_mincore, sysvshm_prefault_parallel,
                                       sysvshm_copy_parallel, sysvshm_stream_threshold)
 from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
-from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE, _SC_NPROCESSORS_ONLN
+from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
 
 cdef extern from "<string.h>" nogil:
     # A GNU/BSD extension; Python.h defines _GNU_SOURCE before any header.
@@ -56,15 +56,26 @@ cdef size_t _STREAM_MIN = sysvshm_stream_threshold()
 _stream_threshold = _STREAM_MIN
 
 
-def _usable_cpus():
+def _usable_cpus(cpu_max="/sys/fs/cgroup/cpu.max"):
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota
+    (a container started with --cpus=2 on a 64-CPU host gets 2)."""
     import os
     try:
-        return len(os.sched_getaffinity(0))  # what this process may run on
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    try:
+        with open(cpu_max) as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
 
 
-cdef int _COPY_THREADS = _usable_cpus()
+# Threads for split copies and prefault(), read once at import.
+cdef int _CPUS = _usable_cpus()
 
 
 cdef inline Py_ssize_t _optional_ssize(object value, Py_ssize_t default) except? -1:
@@ -168,7 +179,7 @@ cdef class _Buffer:
         addr = self._pin()
         try:
             with nogil:
-                sysvshm_copy_parallel(dst, addr + start, n, _STREAM_MIN, _COPY_THREADS)
+                sysvshm_copy_parallel(dst, addr + start, n, _STREAM_MIN, _CPUS)
         finally:
             self._unpin()
         return 0
@@ -182,7 +193,7 @@ cdef class _Buffer:
         addr = self._pin()
         try:
             with nogil:
-                sysvshm_copy_parallel(addr + start, src, n, _STREAM_MIN, _COPY_THREADS)
+                sysvshm_copy_parallel(addr + start, src, n, _STREAM_MIN, _CPUS)
         finally:
             self._unpin()
         return 0
@@ -652,7 +663,7 @@ cdef class _Buffer:
         cdef int rc, err = 0
         cdef bint w = bool(write)
         cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
-        cdef int threads = <int>sysconf(_SC_NPROCESSORS_ONLN)
+        cdef int threads = _CPUS
         self._check_valid()
         if w:
             self._check_writable()

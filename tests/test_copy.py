@@ -194,3 +194,18 @@ def test_close_from_another_thread_waits_for_a_large_copy(make_shm):
         m.close()
         t.join()
     assert not errors, errors
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("max 100000\n", None),          # no quota: the affinity mask decides
+    ("200000 100000\n", 2),
+    ("150000 100000\n", 2),          # 1.5 CPUs: rounded up
+    ("50000 100000\n", 1),
+    ("garbage\n", None),
+])
+def test_copy_threads_follow_a_cgroup_cpu_quota(tmp_path, content, expected):
+    cpus = len(os.sched_getaffinity(0))
+    path = tmp_path / "cpu.max"
+    path.write_text(content)
+    assert _buffer._usable_cpus(str(path)) == (cpus if expected is None else min(cpus, expected))
+    assert _buffer._usable_cpus(str(tmp_path / "missing")) == cpus

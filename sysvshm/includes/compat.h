@@ -487,6 +487,7 @@ static inline void sysvshm_copy(char *dst, const char *src, size_t n, size_t thr
  * here: 22 ms on one thread, 15 ms on two, memcpy 20 ms). Overlapping ranges are
  * one memmove. A thread that cannot start leaves its part to the caller's thread. */
 #define SYSVSHM_COPY_CHUNK ((size_t)16 << 20)
+#define SYSVSHM_COPY_MAX_THREADS 4  /* a few cores already saturate memory */
 
 typedef struct {
     char *dst;
@@ -504,13 +505,13 @@ static void *sysvshm_copy_worker(void *arg)
 static inline void sysvshm_copy_parallel(char *dst, const char *src, size_t n,
                                          size_t threshold, int threads)
 {
-    sysvshm_copy_job jobs[SYSVSHM_PREFAULT_MAX_THREADS];
-    pthread_t tids[SYSVSHM_PREFAULT_MAX_THREADS];
-    int started[SYSVSHM_PREFAULT_MAX_THREADS];
+    sysvshm_copy_job jobs[SYSVSHM_COPY_MAX_THREADS];
+    pthread_t tids[SYSVSHM_COPY_MAX_THREADS];
+    int started[SYSVSHM_COPY_MAX_THREADS];
     size_t per, done = 0;
     int i;
-    if (threads > SYSVSHM_PREFAULT_MAX_THREADS)
-        threads = SYSVSHM_PREFAULT_MAX_THREADS;
+    if (threads > SYSVSHM_COPY_MAX_THREADS)
+        threads = SYSVSHM_COPY_MAX_THREADS;
     if ((size_t)threads > n / SYSVSHM_COPY_CHUNK)
         threads = (int)(n / SYSVSHM_COPY_CHUNK);
     if (threads <= 1 || n < threshold || (dst < src + n && src < dst + n)) {
