@@ -390,23 +390,27 @@ cdef class _Buffer:
 
     def read(self, n=None, /):
         """Return up to *n* bytes from the current position (all if None or negative)."""
-        cdef Py_ssize_t num, remaining
+        cdef Py_ssize_t num, remaining, start
         self._check_valid()
         num = _optional_ssize(n, -1)
         self._check_valid()
         remaining = self._size - self._pos if self._pos < self._size else 0
         if num < 0 or num > remaining:
             num = remaining
+        start = self._pos
         result = PyBytes_FromStringAndSize(NULL, num)
-        self._copy_out(self._pos, PyBytes_AS_STRING(result), num)
+        # The position moves before a large copy lets the GIL go, so that reads
+        # from several threads get consecutive, disjoint ranges, as with the stdlib.
         self._pos += num
+        if num > 0:
+            self._copy_out(start, PyBytes_AS_STRING(result), num)
         return result
 
     def readinto(self, b, /):
         """Copy up to len(b) bytes from the current position into the writable
         bytes-like object *b*; advance the position and return the count."""
         cdef Py_buffer buf
-        cdef Py_ssize_t num, remaining
+        cdef Py_ssize_t num, remaining, start
         self._check_valid()
         try:
             PyObject_GetBuffer(b, &buf, PyBUF_WRITABLE)
@@ -417,8 +421,10 @@ cdef class _Buffer:
             self._check_valid()  # the exporter may have run Python code
             remaining = self._size - self._pos if self._pos < self._size else 0
             num = buf.len if buf.len < remaining else remaining
-            self._copy_out(self._pos, <char *>buf.buf, num)
-            self._pos += num
+            start = self._pos
+            self._pos += num  # before the copy, as in read()
+            if num > 0:
+                self._copy_out(start, <char *>buf.buf, num)
         finally:
             PyBuffer_Release(&buf)
         return num
@@ -448,7 +454,7 @@ cdef class _Buffer:
     def write(self, data, /):
         """Write a bytes-like object at the current position; return its length."""
         cdef Py_buffer buf
-        cdef Py_ssize_t n
+        cdef Py_ssize_t n, start
         self._check_valid()
         PyObject_GetBuffer(data, &buf, PyBUF_SIMPLE)
         try:
@@ -457,8 +463,9 @@ cdef class _Buffer:
             n = buf.len
             if self._pos > self._size or self._size - self._pos < n:
                 raise ValueError("data out of range")
-            self._copy_in(self._pos, <const char *>buf.buf, n)
-            self._pos += n
+            start = self._pos
+            self._pos += n  # before the copy, as in read()
+            self._copy_in(start, <const char *>buf.buf, n)
         finally:
             PyBuffer_Release(&buf)
         return n

@@ -209,3 +209,24 @@ def test_copy_threads_follow_a_cgroup_cpu_quota(tmp_path, content, expected):
     path.write_text(content)
     assert _buffer._usable_cpus(str(path)) == (cpus if expected is None else min(cpus, expected))
     assert _buffer._usable_cpus(str(tmp_path / "missing")) == cpus
+
+
+def test_threads_reading_one_object_get_disjoint_ranges(make_shm):
+    """A large read lets the GIL go; the position moved first, so no two reads overlap."""
+    chunks = 6
+    m = make_shm(chunks * STREAM)
+    m[:] = b"".join(bytes([i + 1]) * STREAM for i in range(chunks))
+    got = []
+
+    def reader():
+        for _ in range(chunks // 2):
+            data = m.read(STREAM)
+            got.append(data[0] if data == data[:1] * STREAM else None)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(1, chunks + 1))
+    assert m.tell() == chunks * STREAM
