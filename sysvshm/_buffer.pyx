@@ -49,6 +49,8 @@ ACCESS_WRITE = ACCESS_WRITE_
 ACCESS_COPY = ACCESS_COPY_
 _ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
 
+_EXPORTED = "cannot close exported pointers exist"  # the stdlib's words
+
 # Copies of at least this many bytes stream (see sysvshm_copy in compat.h) and
 # run without the GIL, on one thread per CPU from 32 MiB; smaller ones are a
 # memmove under the GIL.
@@ -208,13 +210,14 @@ cdef class _Buffer:
 
     def close(self):
         """Release the memory. Idempotent; BufferError while buffers are exported."""
-        self._check_closable()
+        if self._exports > 0:
+            raise BufferError(_EXPORTED)
         self._unmap()
 
     def _check_closable(self):
         """Raise what close() raises while buffers are exported; else nothing."""
         if self._exports > 0:
-            raise BufferError("cannot close exported pointers exist")
+            raise BufferError(_EXPORTED)
 
     @property
     def closed(self):
