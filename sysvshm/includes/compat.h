@@ -444,11 +444,17 @@ static inline size_t sysvshm_stream_threshold(void)
     return (size_t)8 << 20;
 }
 
+static inline int sysvshm_overlap(const char *a, const char *b, size_t n)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;  /* integers: the ranges may be unrelated */
+    return x < y + n && y < x + n;
+}
+
 static inline void sysvshm_copy(char *dst, const char *src, size_t n, size_t threshold)
 {
 #if SYSVSHM_HAVE_STREAM_COPY
     size_t head;
-    if (n < threshold || (dst < src + n && src < dst + n)) {
+    if (n < threshold || sysvshm_overlap(dst, src, n)) {
         memmove(dst, src, n);
         return;
     }
@@ -514,7 +520,7 @@ static inline void sysvshm_copy_parallel(char *dst, const char *src, size_t n,
         threads = SYSVSHM_COPY_MAX_THREADS;
     if ((size_t)threads > n / SYSVSHM_COPY_CHUNK)
         threads = (int)(n / SYSVSHM_COPY_CHUNK);
-    if (threads <= 1 || n < threshold || (dst < src + n && src < dst + n)) {
+    if (threads <= 1 || n < threshold || sysvshm_overlap(dst, src, n)) {
         sysvshm_copy(dst, src, n, threshold);
         return;
     }
