@@ -25,8 +25,9 @@ from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM
 from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from sysvshm.includes.compat cimport (sysvshm_mincore, sysvshm_prefault_parallel,
-                                      sysvshm_copy_parallel, sysvshm_stream_threshold)
+from sysvshm.includes.compat cimport sysvshm_mincore
+from sysvshm.includes.memops cimport (sysvshm_prefault_parallel, sysvshm_copy_parallel,
+                                      sysvshm_stream_threshold)
 from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
 from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
 
@@ -51,7 +52,7 @@ _ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
 
 _EXPORTED = "cannot close exported pointers exist"  # the stdlib's words
 
-# Copies of at least this many bytes stream (see sysvshm_copy in compat.h) and
+# Copies of at least this many bytes stream (see sysvshm_copy in memops.h) and
 # run without the GIL, on one thread per CPU from 32 MiB; smaller ones are a
 # memmove under the GIL.
 cdef size_t _STREAM_MIN = sysvshm_stream_threshold()

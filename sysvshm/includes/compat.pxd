@@ -69,8 +69,3 @@ cdef extern from "compat.h" nogil:
     int SYSVSHM_MAP_FIXED_ANY
     void *sysvshm_mremap(void *old, size_t old_size, size_t new_size)
     int sysvshm_mincore(void *addr, size_t length, unsigned char *vec)
-    int sysvshm_prefault(char *addr, size_t len, size_t page, int write)
-    int sysvshm_prefault_parallel(char *addr, size_t len, size_t page, int write, int threads)
-    size_t sysvshm_stream_threshold()
-    void sysvshm_copy(char *dst, const char *src, size_t n, size_t threshold)
-    void sysvshm_copy_parallel(char *dst, const char *src, size_t n, size_t threshold, int threads)
