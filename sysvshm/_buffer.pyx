@@ -70,10 +70,10 @@ def _usable_cpus(cpu_max="/sys/fs/cgroup/cpu.max"):
     try:
         with open(cpu_max) as f:
             quota, period = f.read().split()[:2]
-        if quota != "max":
+        if quota != "max" and int(period) > 0:
             cpus = min(cpus, max(1, -(-int(quota) // int(period))))
     except (OSError, ValueError):
-        pass
+        pass  # no cgroup v2 quota to read: the affinity mask decides
     return cpus
 
 

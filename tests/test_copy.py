@@ -202,6 +202,7 @@ def test_close_from_another_thread_waits_for_a_large_copy(make_shm):
     ("150000 100000\n", 2),          # 1.5 CPUs: rounded up
     ("50000 100000\n", 1),
     ("garbage\n", None),
+    ("100000 0\n", None),            # nonsense period: ignored, no ZeroDivisionError
 ])
 def test_copy_threads_follow_a_cgroup_cpu_quota(tmp_path, content, expected):
     cpus = len(os.sched_getaffinity(0))
