@@ -31,8 +31,8 @@ cdef class _Buffer:
     cdef int _unmap(self) except -1
     cdef char *_pin(self) except NULL
     cdef void _unpin(self) noexcept
-    cdef int _copy_out(self, Py_ssize_t start, char *dst, Py_ssize_t n) except -1
-    cdef int _copy_in(self, Py_ssize_t start, const char *src, Py_ssize_t n) except -1
+    cdef int _copy(self, char *dst, const char *src, Py_ssize_t n) except -1
+    cdef int _refuse_exported(self) except -1
     cdef str _repr_name(self)
     cdef str _repr_tail(self)
     cdef Py_ssize_t _check_index(self, Py_ssize_t i) except -1

@@ -50,8 +50,6 @@ ACCESS_WRITE = ACCESS_WRITE_
 ACCESS_COPY = ACCESS_COPY_
 _ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
 
-_EXPORTED = "cannot close exported pointers exist"  # the stdlib's words
-
 # Copies of at least this many bytes stream (see sysvshm_copy in memops.h) and
 # run without the GIL, on one thread per CPU from 32 MiB; smaller ones are a
 # memmove under the GIL.
@@ -173,30 +171,17 @@ cdef class _Buffer:
             with nogil:
                 self._release(addr, self._pending_size)
 
-    cdef int _copy_out(self, Py_ssize_t start, char *dst, Py_ssize_t n) except -1:
-        """Copy [start, start+n) of the mapping (bounds already checked) to dst."""
-        cdef char *addr
+    cdef int _copy(self, char *dst, const char *src, Py_ssize_t n) except -1:
+        """memmove between this open mapping and another buffer (one of dst, src
+        lies in the mapping, bounds checked): from _STREAM_MIN bytes it streams
+        without the GIL, with the mapping pinned so that a close() waits."""
         if <size_t>n < _STREAM_MIN:
-            memmove(dst, self._data + start, n)
+            memmove(dst, src, n)
             return 0
-        addr = self._pin()
+        self._pin()
         try:
             with nogil:
-                sysvshm_copy_parallel(dst, addr + start, n, _STREAM_MIN, _CPUS)
-        finally:
-            self._unpin()
-        return 0
-
-    cdef int _copy_in(self, Py_ssize_t start, const char *src, Py_ssize_t n) except -1:
-        """Copy n bytes from src to [start, start+n) of the mapping (bounds checked)."""
-        cdef char *addr
-        if <size_t>n < _STREAM_MIN:
-            memmove(self._data + start, src, n)
-            return 0
-        addr = self._pin()
-        try:
-            with nogil:
-                sysvshm_copy_parallel(addr + start, src, n, _STREAM_MIN, _CPUS)
+                sysvshm_copy_parallel(dst, src, n, _STREAM_MIN, _CPUS)
         finally:
             self._unpin()
         return 0
@@ -211,14 +196,17 @@ cdef class _Buffer:
 
     def close(self):
         """Release the memory. Idempotent; BufferError while buffers are exported."""
-        if self._exports > 0:
-            raise BufferError(_EXPORTED)
+        self._refuse_exported()
         self._unmap()
 
     def _check_closable(self):
         """Raise what close() raises while buffers are exported; else nothing."""
+        self._refuse_exported()
+
+    cdef int _refuse_exported(self) except -1:
         if self._exports > 0:
-            raise BufferError(_EXPORTED)
+            raise BufferError("cannot close exported pointers exist")
+        return 0
 
     @property
     def closed(self):
@@ -283,7 +271,7 @@ cdef class _Buffer:
                 if <size_t>n < _STREAM_MIN:
                     return PyBytes_FromStringAndSize(self._data + start, n)
                 result = PyBytes_FromStringAndSize(NULL, n)
-                self._copy_out(start, PyBytes_AS_STRING(result), n)
+                self._copy(PyBytes_AS_STRING(result), self._data + start, n)
                 return result
             result = PyBytes_FromStringAndSize(NULL, n)
             out = PyBytes_AS_STRING(result)
@@ -325,7 +313,7 @@ cdef class _Buffer:
                 raise_closed()
             n = PySlice_AdjustIndices(self._size, &start, &stop, step)
             if step == 1 and PyBytes_GET_SIZE(value) == n:
-                self._copy_in(start, PyBytes_AS_STRING(value), n)
+                self._copy(self._data + start, PyBytes_AS_STRING(value), n)
                 return
         self._check_valid()
         self._check_writable()
@@ -353,7 +341,7 @@ cdef class _Buffer:
                     return
                 src = <const char *>buf.buf
                 if step == 1:
-                    self._copy_in(start, src, n)
+                    self._copy(self._data + start, src, n)
                 else:
                     for k in range(n):
                         self._data[start + k * step] = src[k]
@@ -407,7 +395,7 @@ cdef class _Buffer:
         # from several threads get consecutive, disjoint ranges, as with the stdlib.
         self._pos += num
         if num > 0:
-            self._copy_out(start, PyBytes_AS_STRING(result), num)
+            self._copy(PyBytes_AS_STRING(result), self._data + start, num)
         return result
 
     def readinto(self, b, /):
@@ -428,7 +416,7 @@ cdef class _Buffer:
             start = self._pos
             self._pos += num  # before the copy, as in read()
             if num > 0:
-                self._copy_out(start, <char *>buf.buf, num)
+                self._copy(<char *>buf.buf, self._data + start, num)
         finally:
             PyBuffer_Release(&buf)
         return num
@@ -469,7 +457,7 @@ cdef class _Buffer:
                 raise ValueError("data out of range")
             start = self._pos
             self._pos += n  # before the copy, as in read()
-            self._copy_in(start, <const char *>buf.buf, n)
+            self._copy(self._data + start, <const char *>buf.buf, n)
         finally:
             PyBuffer_Release(&buf)
         return n

@@ -49,6 +49,15 @@ def ours(r, me=None):
     return r["cpid"] == me or r["cpid"] in _children or _parent_of(r["cpid"]) == me
 
 
+def status_kib(field):
+    """A size field of /proc/self/status (VmRSS, VmLck, ...) in KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
 def own_ids():
     """Ids of the segments this test process (or its children) created."""
     me = os.getpid()

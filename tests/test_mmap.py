@@ -371,11 +371,7 @@ def test_close_closes_our_fd(datafile):
 # -- the additions -------------------------------------------------------------------
 
 def vm_locked_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmLck:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmLck")
+    return _proc.status_kib("VmLck")
 
 
 no_asan = pytest.mark.skipif(_proc.SANITIZED, reason="ASan makes mlock() a no-op")

@@ -245,11 +245,7 @@ def test_a_writer_killed_mid_write_leaves_other_regions_intact(make_shm):
 # -- resources over many cycles -------------------------------------------------------------
 
 def rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+    return _proc.status_kib("VmRSS")
 
 
 def assert_flat(cycle, warmup, rounds):

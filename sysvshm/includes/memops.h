@@ -36,10 +36,44 @@ static inline int sysvshm_prefault(char *addr, size_t len, size_t page, int writ
     return 0;
 }
 
-/* The same, split over up to `threads` threads for large ranges: page faults on
- * one mapping proceed in parallel (they take mmap_lock for reading), so a
- * 2-core machine faults 64 MiB in about half the time. */
+/* Work split over threads. sysvshm_split says how many parts of at least
+ * `chunk` bytes `len` makes (no more than `threads` or `max`; 1 means "do not
+ * split") and the size of each part but the last, a multiple of `unit`.
+ * sysvshm_run_parts runs fn on each part: all but the last on new threads, the
+ * last (and any whose thread cannot start) on the caller's thread. */
+#define SYSVSHM_MAX_THREADS 8
 
+static inline int sysvshm_split(size_t len, int threads, int max, size_t chunk, size_t unit,
+                                size_t *per)
+{
+    if (threads > max)
+        threads = max;
+    if ((size_t)threads > len / chunk)
+        threads = (int)(len / chunk);
+    if (threads > 1)
+        *per = (len / (size_t)threads + unit - 1) / unit * unit;
+    return threads;
+}
+
+static inline void sysvshm_run_parts(void *(*fn)(void *), void *parts, size_t part_size, int n)
+{
+    pthread_t tids[SYSVSHM_MAX_THREADS];
+    int started[SYSVSHM_MAX_THREADS];
+    int i;
+    for (i = 0; i < n; i++) {
+        void *part = (char *)parts + (size_t)i * part_size;
+        started[i] = i < n - 1 && pthread_create(&tids[i], NULL, fn, part) == 0;
+        if (!started[i])
+            fn(part);
+    }
+    for (i = 0; i < n; i++)
+        if (started[i])
+            pthread_join(tids[i], NULL);
+}
+
+/* sysvshm_prefault split over threads for large ranges: page faults on one
+ * mapping proceed in parallel (they take mmap_lock for reading), so a 2-core
+ * machine faults 64 MiB in about half the time. */
 typedef struct {
     char *addr;
     size_t len, page;
@@ -54,45 +88,29 @@ static void *sysvshm_prefault_worker(void *arg)
     return NULL;
 }
 
-#define SYSVSHM_PREFAULT_MAX_THREADS 8
-#define SYSVSHM_PREFAULT_CHUNK (4u << 20)  /* below 4 MiB a thread costs more than it saves */
+#define SYSVSHM_PREFAULT_CHUNK ((size_t)4 << 20)  /* below 4 MiB a thread costs more than it saves */
 
 static inline int sysvshm_prefault_parallel(char *addr, size_t len, size_t page, int write,
                                             int threads)
 {
-    sysvshm_prefault_job jobs[SYSVSHM_PREFAULT_MAX_THREADS];
-    pthread_t tids[SYSVSHM_PREFAULT_MAX_THREADS];
-    int started[SYSVSHM_PREFAULT_MAX_THREADS];
-    size_t pages = (len + page - 1) / page, per, done = 0;
-    int i, n, rc = 0;
-    if (threads > SYSVSHM_PREFAULT_MAX_THREADS)
-        threads = SYSVSHM_PREFAULT_MAX_THREADS;
-    if ((size_t)threads > len / SYSVSHM_PREFAULT_CHUNK)
-        threads = (int)(len / SYSVSHM_PREFAULT_CHUNK);
-    if (threads <= 1)
+    sysvshm_prefault_job jobs[SYSVSHM_MAX_THREADS];
+    size_t per = 0, done = 0;
+    int i, rc = 0;
+    int n = sysvshm_split(len, threads, SYSVSHM_MAX_THREADS, SYSVSHM_PREFAULT_CHUNK, page, &per);
+    if (n <= 1)
         return sysvshm_prefault(addr, len, page, write);
-    n = threads;
-    per = (pages + n - 1) / n;
     for (i = 0; i < n; i++) {
-        size_t first = done, count = per * page;
-        if (first + count > len)
-            count = len - first;
-        jobs[i].addr = addr + first;
+        size_t count = i == n - 1 || per > len - done ? len - done : per;
+        jobs[i].addr = addr + done;
         jobs[i].len = count;
         jobs[i].page = page;
         jobs[i].write = write;
         jobs[i].rc = 0;
         jobs[i].err = 0;
         done += count;
-        /* the last chunk runs here; a thread that cannot start runs here too */
-        started[i] = i < n - 1 &&
-            pthread_create(&tids[i], NULL, sysvshm_prefault_worker, &jobs[i]) == 0;
-        if (!started[i])
-            sysvshm_prefault_worker(&jobs[i]);
     }
+    sysvshm_run_parts(sysvshm_prefault_worker, jobs, sizeof jobs[0], n);
     for (i = 0; i < n; i++) {
-        if (started[i])
-            pthread_join(tids[i], NULL);
         if (jobs[i].rc && !rc) {
             rc = -1;
             errno = jobs[i].err;
@@ -173,7 +191,7 @@ static inline void sysvshm_copy(char *dst, const char *src, size_t n, size_t thr
 /* The same copy split over up to `threads` threads, each streaming at least
  * SYSVSHM_COPY_CHUNK bytes: one core does not saturate memory bandwidth (256 MiB
  * here: 22 ms on one thread, 15 ms on two, memcpy 20 ms). Overlapping ranges are
- * one memmove. A thread that cannot start leaves its part to the caller's thread. */
+ * one memmove. */
 #define SYSVSHM_COPY_CHUNK ((size_t)16 << 20)
 #define SYSVSHM_COPY_MAX_THREADS 4  /* a few cores already saturate memory */
 
@@ -194,34 +212,23 @@ static inline void sysvshm_copy_parallel(char *dst, const char *src, size_t n,
                                          size_t threshold, int threads)
 {
     sysvshm_copy_job jobs[SYSVSHM_COPY_MAX_THREADS];
-    pthread_t tids[SYSVSHM_COPY_MAX_THREADS];
-    int started[SYSVSHM_COPY_MAX_THREADS];
-    size_t per, done = 0;
-    int i;
-    if (threads > SYSVSHM_COPY_MAX_THREADS)
-        threads = SYSVSHM_COPY_MAX_THREADS;
-    if ((size_t)threads > n / SYSVSHM_COPY_CHUNK)
-        threads = (int)(n / SYSVSHM_COPY_CHUNK);
-    if (threads <= 1 || n < threshold || sysvshm_overlap(dst, src, n)) {
+    size_t per = 0, done = 0;
+    /* whole cache lines per thread */
+    int i, parts = sysvshm_split(n, threads, SYSVSHM_COPY_MAX_THREADS, SYSVSHM_COPY_CHUNK, 64,
+                                 &per);
+    if (parts <= 1 || n < threshold || sysvshm_overlap(dst, src, n)) {
         sysvshm_copy(dst, src, n, threshold);
         return;
     }
-    per = (n / (size_t)threads + 63) & ~(size_t)63;  /* whole cache lines per thread */
-    for (i = 0; i < threads; i++) {
-        size_t count = i == threads - 1 || done + per > n ? n - done : per;
+    for (i = 0; i < parts; i++) {
+        size_t count = i == parts - 1 || per > n - done ? n - done : per;
         jobs[i].dst = dst + done;
         jobs[i].src = src + done;
         jobs[i].n = count;
         jobs[i].threshold = 0;  /* every part streams, however small */
         done += count;
-        started[i] = i < threads - 1 &&
-            pthread_create(&tids[i], NULL, sysvshm_copy_worker, &jobs[i]) == 0;
-        if (!started[i])
-            sysvshm_copy_worker(&jobs[i]);
     }
-    for (i = 0; i < threads; i++)
-        if (started[i])
-            pthread_join(tids[i], NULL);
+    sysvshm_run_parts(sysvshm_copy_worker, jobs, sizeof jobs[0], parts);
 }
 
 #endif /* SYSVSHM_MEMOPS_H */
