@@ -99,12 +99,14 @@ def _set_flag(seg, flag):
     _FIXED.pack_into(seg, 0, magic, size, flags | flag, length)
 
 
+# The stdlib's errors name the shm_open path it built, "/" + name; so do these,
+# so that messages (and OSError.filename) match it exactly.
 def _not_found(name):
-    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "/" + name)
 
 
 def _exists(name):
-    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name)
+    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), "/" + name)
 
 
 def _try_attach(shmid, ident, readonly=False):
@@ -184,7 +186,7 @@ def _create(name, ident, size, track, fresh=False):
             raise _exists(name)
         raise FileExistsError(
             errno.EEXIST, f"{os.strerror(errno.EEXIST)}: the System V key {key:#010x} of "
-            f"this name is in use by another segment", name)
+            f"this name is in use by another segment", "/" + name)
     try:
         if track and not fresh:
             other = _find(ident, keyed=False)

@@ -41,7 +41,7 @@ def outcome(fn):
     try:
         return ("ok", fn())
     except Exception as exc:  # the exception is the result being compared
-        return ("raised", type(exc), str(exc).replace("/", ""))
+        return ("raised", type(exc), str(exc))
 
 
 def unique_name(tag):
@@ -102,6 +102,24 @@ def test_errors_same_as_stdlib(case, blocks):
         assert got[:2] == ref[:2]  # same type; the stdlib's words come from os/posixshmem
     else:
         assert got == ref
+
+
+def test_name_errors_same_as_stdlib(blocks):
+    """Exists / not found: same type, same message, same filename ("/" + name)."""
+    def run(module):
+        name = unique_name("dup")
+        first = module.SharedMemory(name, create=True, size=64)
+        blocks.append(first)
+        twice = outcome(lambda: module.SharedMemory(name, create=True, size=64))
+        first.unlink()
+        gone = outcome(lambda: first.unlink())
+        attach = outcome(lambda: module.SharedMemory(name))
+        return [r if r[0] == "ok" else r[:2] + (r[2].replace(name, "NAME"),)
+                for r in (twice, gone, attach)]
+
+    ref, got = run(std), run(ours)
+    assert [r[0] for r in ref] == ["raised"] * 3
+    assert got == ref
 
 
 @pytest.mark.parametrize("module", [std, ours], ids=["stdlib", "sysvshm"])
