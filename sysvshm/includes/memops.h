@@ -55,6 +55,13 @@ static inline int sysvshm_split(size_t len, int threads, int max, size_t chunk, 
     return threads;
 }
 
+/* The length of part i of n from sysvshm_split, once `done` of the `len` bytes
+ * are given to the parts before it: `per`, or what is left for the last. */
+static inline size_t sysvshm_part_len(int i, int n, size_t per, size_t len, size_t done)
+{
+    return i == n - 1 || per > len - done ? len - done : per;
+}
+
 static inline void sysvshm_run_parts(void *(*fn)(void *), void *parts, size_t part_size, int n)
 {
     pthread_t tids[SYSVSHM_MAX_THREADS];
@@ -100,7 +107,7 @@ static inline int sysvshm_prefault_parallel(char *addr, size_t len, size_t page,
     if (n <= 1)
         return sysvshm_prefault(addr, len, page, write);
     for (i = 0; i < n; i++) {
-        size_t count = i == n - 1 || per > len - done ? len - done : per;
+        size_t count = sysvshm_part_len(i, n, per, len, done);
         jobs[i].addr = addr + done;
         jobs[i].len = count;
         jobs[i].page = page;
@@ -221,7 +228,7 @@ static inline void sysvshm_copy_parallel(char *dst, const char *src, size_t n,
         return;
     }
     for (i = 0; i < parts; i++) {
-        size_t count = i == parts - 1 || per > n - done ? n - done : per;
+        size_t count = sysvshm_part_len(i, parts, per, n, done);
         jobs[i].dst = dst + done;
         jobs[i].src = src + done;
         jobs[i].n = count;
