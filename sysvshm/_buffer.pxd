@@ -19,6 +19,7 @@ cdef class _Buffer:
     cdef bint _readonly
     cdef Py_ssize_t _exports      # live buffer exports (memoryview, numpy, ...)
     cdef Py_ssize_t _pins         # nogil operations in flight on _data
+    cdef unsigned long _pin_gen   # the fork generation those pins belong to
     cdef char *_pending           # release deferred until the last pin goes
     cdef Py_ssize_t _pending_size
     cdef release_func _release
@@ -30,6 +31,7 @@ cdef class _Buffer:
     cdef int _check_writable(self) except -1
     cdef int _unmap(self) except -1
     cdef char *_pin(self) except NULL
+    cdef bint _pinned(self) noexcept
     cdef void _unpin(self) noexcept
     cdef int _copy(self, char *dst, const char *src, Py_ssize_t n) except -1
     cdef int _refuse_exported(self) except -1

@@ -9,6 +9,10 @@ code written for mmap.mmap keeps working. Two rules make it safe:
   size, so a callback that closes the object cannot make us touch unmapped memory.
 * Operations that release the GIL while using the address *pin* it; ``close()``
   from another thread then detaches only after the last pin is dropped.
+* Operations that replace the address (``resize()``) keep the GIL from start to
+  end and refuse while a pin is held, so no thread ever sees an address in flux.
+* Pins belong to the threads that took them: after ``fork()`` those threads do
+  not exist in the child, so the child forgets them (a fork generation counter).
 """
 cimport cython
 from cpython.buffer cimport (PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE,
@@ -77,6 +81,19 @@ def _usable_cpus(cpu_max="/sys/fs/cgroup/cpu.max"):
 
 # Threads for split copies and prefault(), read once at import.
 cdef int _CPUS = _usable_cpus()
+
+# Bumped in every child after fork(): pins taken before it were taken by threads
+# the child does not have, and would otherwise keep close() deferred forever.
+cdef unsigned long _fork_gen = 0
+
+
+def _after_fork_in_child():
+    global _fork_gen
+    _fork_gen += 1
+
+
+import os as _os
+_os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 cdef inline Py_ssize_t _optional_ssize(object value, Py_ssize_t default) except? -1:
@@ -148,7 +165,7 @@ cdef class _Buffer:
         # Clear the field before the GIL goes: from here on every other thread
         # sees a closed object.
         self._data = NULL
-        if self._pins:
+        if self._pinned():
             self._pending = addr
             self._pending_size = size
             return 0
@@ -156,14 +173,31 @@ cdef class _Buffer:
             self._release(addr, size)
         return 0
 
+    cdef bint _pinned(self) noexcept:
+        """Whether a GIL-free operation of this process is using the address."""
+        cdef char *addr
+        if self._pins and self._pin_gen != _fork_gen:
+            # Pins of threads that did not survive fork(): this child forgets
+            # them, and releases what a close() deferred on their account.
+            self._pins = 0
+            if self._pending != NULL:
+                addr = self._pending
+                self._pending = NULL
+                self._release(addr, self._pending_size)
+        return self._pins > 0
+
     cdef char *_pin(self) except NULL:
         if self._data == NULL:
             raise_closed()
+        self._pinned()
         self._pins += 1
+        self._pin_gen = _fork_gen
         return self._data
 
     cdef void _unpin(self) noexcept:
         cdef char *addr
+        if self._pin_gen != _fork_gen:
+            return  # already forgotten by _pinned (cannot happen: no thread forks while pinned)
         self._pins -= 1
         if self._pins == 0 and self._pending != NULL:
             addr = self._pending

@@ -309,7 +309,7 @@ shmid=None, prefault=False)
                 raise ValueError("shmid= attaches an existing segment: give no key or flags")
             self._attach(_as_shmid(shmid), c_access, size, 0)
             if prefault:
-                self.prefault()
+                self._prefault_or_undo(False)
             return
         k = _as_key(key)
         if c_flags & ~_CREATE_FLAGS:
@@ -324,7 +324,21 @@ shmid=None, prefault=False)
                 _ctl(sid, c_ipc.IPC_RMID, "remove")
             raise
         if prefault:
+            self._prefault_or_undo(created)
+
+    cdef int _prefault_or_undo(self, bint created) except -1:
+        # A constructor that fails leaves nothing behind: not the attach, and not
+        # a segment it created (e.g. SHM_HUGETLB|SHM_NORESERVE without free huge
+        # pages fails here with EFAULT, after shmget and shmat succeeded).
+        try:
             self.prefault()
+        except BaseException:
+            if created:
+                _remove_quietly(self._shmid)
+            self._unmap()
+            self._initialized = False
+            raise
+        return 0
 
     cdef int _attach(self, int shmid, int access, Py_ssize_t size, int extra,
                      bint created=False, key_t key=0) except -1:
@@ -428,9 +442,25 @@ shmid=None, prefault=False)
 
 
 def _rebuild(cls, shmid, access, size, flags):
+    # A pickle is input like any other: check what it hands us before using it.
+    if not (isinstance(cls, type) and issubclass(cls, shm)):
+        raise TypeError(f"cannot rebuild a segment object as {cls!r}")
+    cdef int c_access = as_int(access)
+    cdef int c_flags = as_int(flags)
+    cdef Py_ssize_t c_size = PyNumber_Index(size)
+    _check_access(c_access)
+    if c_size < 0:
+        raise ValueError("segment size must not be negative")
+    if c_flags & ~(c_shm.SHM_RND | compat.SHM_EXEC):
+        raise ValueError(f"flags {c_flags:#o} are not shmat() flags sysvshm takes")
     cdef shm obj = cls.__new__(cls)
-    obj._attach(shmid, access, size, flags)
+    obj._attach(_as_shmid(shmid), c_access, c_size, c_flags)
     return obj
+
+
+cdef void _remove_quietly(int shmid) noexcept:
+    with nogil:
+        c_shm.shmctl(shmid, c_ipc.IPC_RMID, NULL)
 
 
 cdef int _check_access(int access) except -1:
@@ -461,7 +491,7 @@ cdef tuple _get_segment(key_t key, Py_ssize_t size, int flags, int mode):
         if size == 0:
             raise ValueError("cannot create an empty segment: size must be > 0")
         return _shmget(key, size, flags | mode), True
-    if not (flags & c_ipc.IPC_CREAT) or size == 0:
+    if not (flags & c_ipc.IPC_CREAT) or (size == 0 and not (flags & c_ipc.IPC_EXCL)):
         # Attaching: no permission bits, so shmget() checks nothing that shmat()
         # would not (a read-only attach of a 0o644 segment must not fail here).
         try:
@@ -471,7 +501,14 @@ cdef tuple _get_segment(key_t key, Py_ssize_t size, int flags, int mode):
                 raise ValueError("cannot create an empty segment: size must be > 0") from None
             raise
     if flags & c_ipc.IPC_EXCL:
-        return _shmget(key, size, flags | mode), True
+        # Size 0 too: the kernel answers EEXIST for an existing key before it
+        # looks at the size, as the C call (and sysv_ipc) would.
+        try:
+            return _shmget(key, size, flags | mode), True
+        except OSError as exc:
+            if size == 0 and exc.errno == EINVAL:
+                raise ValueError("cannot create an empty segment: size must be > 0") from None
+            raise
     # IPC_CREAT alone: try to create exclusively so that we know whether we did
     # (and must remove it if attaching fails); else attach the existing one.
     while True:
@@ -513,40 +550,6 @@ def _lookup(key):
     with nogil:
         shmid = c_shm.shmget(k, 0, 0)
     return shmid
-
-
-def _unkeyed(Py_ssize_t min_size):
-    """Ids of segments that lost their key to IPC_RMID and are still attached, of
-    at least *min_size* bytes: the caller's own first, each group by id.
-
-    Walks the kernel's table with shmctl(SHM_STAT_ANY), no text to parse. None when
-    that cannot see every segment (no SHM_STAT_ANY, or the table changed during
-    the walk): the caller then reads /proc/sysvipc/shm instead.
-    """
-    cdef compat.sysvshm_stat_t st
-    cdef compat.sysvshm_usage_t su
-    cdef int highest, index, rc, seen = 0
-    cdef long long me = os.geteuid()
-    if not (compat.SYSVSHM_HAVE_SHM_STAT_ANY and compat.SYSVSHM_HAVE_SHM_INFO):
-        return None
-    highest = compat.sysvshm_shm_info(&su)
-    if highest < 0:
-        return None
-    mine = []
-    others = []
-    for index in range(highest + 1):
-        rc = compat.sysvshm_stat(index, compat.SHM_STAT_ANY, &st)
-        if rc == -1:
-            continue  # a free slot
-        seen += 1
-        if (st.key == 0 and st.mode & compat.SYSVSHM_SHM_DEST and st.nattch > 0
-                and st.size >= min_size):
-            (mine if st.uid == me else others).append(rc)
-    if seen != su.used_ids:
-        return None
-    mine.sort()
-    others.sort()
-    return mine + others
 
 
 def shmget(key, Py_ssize_t size=0, flags=0):

@@ -18,8 +18,8 @@ import sys
 from cpython.number cimport PyNumber_Index
 from libc.errno cimport errno, EAGAIN, EBADF, EINVAL, ENOMEM, ENODEV, EOPNOTSUPP
 from posix.types cimport off_t
-from posix.unistd cimport close as c_close, dup as c_dup, ftruncate
-from posix.fcntl cimport open as c_open, O_RDWR, O_CLOEXEC
+from posix.unistd cimport close as c_close, ftruncate
+from posix.fcntl cimport open as c_open, fcntl, O_RDWR, O_CLOEXEC, F_DUPFD_CLOEXEC
 from posix.stat cimport struct_stat, fstat, S_ISREG
 
 from sysvshm._args cimport as_int
@@ -202,6 +202,11 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
         cdef void *addr
         cdef int err = 0, zero = -1, map_fd = fd
         cdef bint devzero = False
+        if fd != -1 and (flags & compat.MAP_ANONYMOUS) and compat.SYSVSHM_HAVE_MAP_ANONYMOUS:
+            # mmap(2) ignores the descriptor of an anonymous mapping; so do we, or
+            # size() and resize() would act on a file the memory does not come from
+            # (and a shared map would grow past its pages: SIGBUS).
+            fd = -1
         if fd != -1 and fstat(fd, &st) == 0 and S_ISREG(st.st_mode):
             if length == 0:
                 if st.st_size == 0:
@@ -213,10 +218,13 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
                 raise ValueError("mmap length is greater than file size")
         if fd == -1:
             devzero = _force_devzero or not compat.SYSVSHM_HAVE_MAP_ANONYMOUS
-            if not devzero:
+            if devzero:
+                flags &= ~compat.MAP_ANONYMOUS
+            else:
                 flags |= compat.MAP_ANONYMOUS
         elif trackfd:
-            self._fd = c_dup(fd)
+            # Close-on-exec, as the stdlib's: an exec'd child must not inherit it.
+            self._fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)
             if self._fd == -1:
                 raise_oserror(errno)
         while True:
@@ -322,7 +330,7 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
             raise ValueError("mmap can't resize with trackfd=False.")
         if new_size < 0 or sys.maxsize - new_size < self._offset:
             raise ValueError("new size out of range")
-        if self._pins:
+        if self._pinned():
             raise BufferError("mmap can't resize while another thread is using it")
         if not compat.SYSVSHM_HAVE_MREMAP:
             raise SystemError("mmap: resizing not available--no mremap()")
@@ -342,9 +350,12 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
         cdef bint grow = new_size > old_size
         if self._fd != -1 and grow and ftruncate(self._fd, new_end) == -1:
             raise_oserror(errno)
-        with nogil:
-            moved = compat.sysvshm_mremap(self._data, <size_t>old_size, <size_t>new_size)
-            err = errno if moved == MAP_FAILED else 0
+        # The GIL stays held, as in CPython's mmapmodule.c: while the address is
+        # being replaced no other thread may read _data/_size or take an export
+        # (releasing it here let readers fault on the old range, and let close()
+        # unmap it under us). mremap only moves page tables, so this is brief.
+        moved = compat.sysvshm_mremap(self._data, <size_t>old_size, <size_t>new_size)
+        err = errno if moved == MAP_FAILED else 0
         if moved == MAP_FAILED:
             if self._fd != -1 and grow:
                 ftruncate(self._fd, old_end)  # undo: the map still ends there

@@ -8,202 +8,37 @@ What differs from the stdlib, on purpose:
 * No resource-tracker process and no "leaked shared_memory objects" warnings.
 * ``size`` is exactly what the creator asked for, in every process.
 * Segments are System V ones: not counted against a container's /dev/shm.
-* Lifetime. A segment lives until ``unlink()``, as in the stdlib. With
-  ``track=True`` (the default) it is also reclaimed by the kernel once every
-  process that created or attached it has ended, even by SIGKILL, and never
-  while one of them is still running. (The creator marks the segment for
-  destruction at once with IPC_RMID; Linux destroys such a segment at its last
-  detach and still lets it be attached by id, and each process keeps its attach
-  until it exits or the segment is unlinked; a process that closed a block that
-  another process then unlinked lets go of it at its next use of this module.)
-  ``track=False`` keeps the segment until ``unlink()``, exactly as the stdlib does.
+* Lifetime. A block lives until ``unlink()``, as in the stdlib. With
+  ``track=True`` (the default) every process using it keeps it attached until
+  it ends or unlinks it, so once all of them have ended, even by SIGKILL, the
+  block is abandoned, and the next use of its name (or ``sysvshm rm --orphans``,
+  or any sysvshm process's first creation of a block) removes it; never while
+  one of its users is still running. ``track=False`` keeps the block until
+  ``unlink()``, exactly as the stdlib does.
 * ShareableList stores the exact byte length of every str and bytes item, so any
   value round-trips (trailing NULs, multi-byte UTF-8).
 
 Names. A name maps to the System V key made of the first four bytes of
-BLAKE2b(b"sysvshm:" + name) (leading slashes ignored, as glibc's shm_open does).
-The name itself is stored in a one-page header in front of the data and checked
-on every attach, so two names that share a key can never attach each other's
-segment: creating the second raises FileExistsError naming the first.
+BLAKE2b(b"sysvshm:" + name) (leading slashes ignored, as glibc's shm_open does);
+a lookup asks the kernel for that key and nothing else. Whether the segment found
+is a sysvshm block is decided from the kernel's metadata before it is attached
+(see sysvshm/_blocks.py); the name, stored in a one-page header in front of the
+data, is then checked, so two names that share a key never attach each other's
+block: creating the second raises FileExistsError naming the first.
 """
-import errno
-import hashlib
 import operator
-import os
+import re
 import secrets
 import struct
 import sys
 import types
 from functools import partial
 
-from sysvshm import _inventory, _shm
+from sysvshm import _blocks
 
 __all__ = ["SharedMemory", "ShareableList", "SharedMemoryManager", "install", "uninstall"]
 
-_PAGE = _shm.PAGESIZE
-_HEADER = max(_PAGE, 4096)  # data starts page-aligned, as an mmap's does
-_MAGIC = b"SYSVSHM\x01"
-_NO_MAGIC = bytes(len(_MAGIC))
-_FIXED = struct.Struct("=8sQII")  # magic, size, flags, name length
-_TRACKED = 1
-_UNLINKED = 2
-_MAX_NAME = _HEADER - _FIXED.size
-
-# shmid -> attached shm kept by this process for a tracked segment it closed, so
-# the segment outlives close() until this process ends or unlinks it.
-_keepalive = {}
-# identity -> shmid of tracked segments this process has seen (checked on use).
-_known = {}
-
-
-def _sweep():
-    """Drop this process's keep-alive attaches of blocks unlinked elsewhere.
-
-    Called by every SharedMemory operation, so memory of a block another process
-    unlinked is returned at this process's next use of the module at the latest.
-    """
-    for shmid, seg in list(_keepalive.items()):
-        if _unlinked(seg):
-            del _keepalive[shmid]
-            seg.close()
-
-
-def _identity(name):
-    if not isinstance(name, str):
-        raise TypeError(f"name must be str, not {type(name).__name__}")
-    if "\0" in name:
-        raise ValueError("embedded null character")
-    ident = name.lstrip("/")
-    if not ident:
-        raise ValueError("name must not be empty")
-    encoded = ident.encode("utf-8", "surrogatepass")
-    if len(encoded) > _MAX_NAME:
-        raise ValueError(f"name is too long ({len(encoded)} bytes; at most {_MAX_NAME})")
-    return encoded
-
-
-def _key(ident):
-    key = int.from_bytes(hashlib.blake2b(b"sysvshm:" + ident, digest_size=4).digest(), "big")
-    return key or 1  # 0 is IPC_PRIVATE
-
-
-def _read_header(seg):
-    magic, size, flags, length = _FIXED.unpack_from(seg, 0)
-    if magic != _MAGIC or length > _MAX_NAME:
-        return None
-    return bytes(seg[_FIXED.size:_FIXED.size + length]), size, flags
-
-
-def _set_flag(seg, flag):
-    magic, size, flags, length = _FIXED.unpack_from(seg, 0)
-    _FIXED.pack_into(seg, 0, magic, size, flags | flag, length)
-
-
-# The stdlib's errors name the shm_open path it built, "/" + name; so do these,
-# so that messages (and OSError.filename) match it exactly.
-def _not_found(name):
-    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "/" + name)
-
-
-def _exists(name):
-    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), "/" + name)
-
-
-def _try_attach(shmid, ident, readonly=False):
-    """Attach *shmid* if it is the live segment named *ident*, else None."""
-    try:
-        seg = _shm.shmat(shmid, _shm.SHM_RDONLY if readonly else 0)
-    except (FileNotFoundError, PermissionError):
-        return None
-    try:
-        header = _read_header(seg) if len(seg) >= _HEADER else None
-    except Exception:
-        seg.close()
-        raise
-    if header is None or header[0] != ident or header[2] & _UNLINKED:
-        seg.close()
-        return None
-    return seg
-
-
-def _candidates():
-    """Ids of segments that may be tracked ones: marked for destruction, key gone."""
-    ids = _shm._unkeyed(_HEADER)
-    return ids if ids is not None else _candidates_from_inventory()
-
-
-def _candidates_from_inventory():
-    """_candidates() from /proc/sysvipc/shm, where the kernel's table cannot be walked."""
-    me = os.geteuid()
-    found = [(st.uid != me, st.shmid) for st in _inventory.segments()
-             if st.key == 0 and st.removed and st.nattch > 0 and st.size >= _HEADER]
-    return [shmid for _, shmid in sorted(found)]
-
-
-def _find(ident, keyed=True):
-    """Attach the live segment named *ident*; None if there is none.
-
-    Tracked segments gave their key back, so they are looked for among the
-    segments marked for destruction; *keyed* also tries the name's key first
-    (where untracked segments, and segments being set up, are).
-    """
-    shmid = _known.get(ident)
-    if shmid is not None:
-        seg = _try_attach(shmid, ident)
-        if seg is not None:
-            return seg
-        _known.pop(ident, None)
-    if keyed:
-        shmid = _shm._lookup(_key(ident))
-        if shmid != -1:
-            seg = _try_attach(shmid, ident)
-            if seg is not None:
-                return seg
-    for shmid in _candidates():
-        seg = _try_attach(shmid, ident)
-        if seg is not None:
-            _known[ident] = shmid
-            return seg
-    return None
-
-
-def _create(name, ident, size, track, fresh=False):
-    """Create and set up the block. *fresh* names carry 60 random bits, so no
-    existing block holds one and the search for a tracked namesake is skipped."""
-    key = _key(ident)
-    while True:
-        try:
-            # The key doubles as a lock on the name while the segment is set up.
-            seg = _shm.shm(key, _HEADER + size, _shm.IPC_CREAT | _shm.IPC_EXCL, 0o600)
-            break
-        except FileExistsError:
-            holder_id = _shm._lookup(key)
-        if holder_id == -1:
-            continue  # the key was freed meanwhile: try again
-        holder = _try_attach(holder_id, ident, readonly=True)
-        if holder is not None:
-            holder.close()
-            raise _exists(name)
-        raise FileExistsError(
-            errno.EEXIST, f"{os.strerror(errno.EEXIST)}: the System V key {key:#010x} of "
-            f"this name is in use by another segment", "/" + name)
-    try:
-        if track and not fresh:
-            other = _find(ident, keyed=False)
-            if other is not None:
-                other.close()
-                raise _exists(name)
-        header = _FIXED.pack(_NO_MAGIC, size, _TRACKED if track else 0, len(ident)) + ident
-        seg[:len(header)] = header
-        seg[:8] = _MAGIC  # published last: a header with the magic is complete
-        if track:
-            seg.remove()  # the kernel destroys it after the last process detaches
-            _known[ident] = seg.shmid
-    except BaseException:
-        seg.remove()
-        seg.close()
-        raise
-    return seg
+_HEADER = _blocks.HEADER
 
 
 class SharedMemory:
@@ -225,35 +60,30 @@ class SharedMemory:
             raise ValueError("'size' must be a positive number different from zero")
         if name is None and not create:
             raise ValueError("'name' can only be None if create=True")
-        _sweep()
+        _blocks.keepalive.sweep()
         if create:
+            size = operator.index(size)
+            tracked = bool(track)
             if name is None:
                 while True:
                     # 60 random bits in the stdlib's 14 characters
                     name = f"psm_{secrets.token_urlsafe(8)[:10]}"
                     try:
-                        seg = _create(name, name.encode(), size, track, fresh=True)
+                        seg = _blocks.create(name, name.encode(), size, tracked)
                         break
                     except FileExistsError:  # the name's key is taken: draw again
                         continue
             else:
-                seg = _create(name, _identity(name), size, track)
-            size = operator.index(size)
-            tracked = bool(track)
+                seg = _blocks.create(name, _blocks.identity(name), size, tracked)
         else:
-            seg = _find(_identity(name))
-            if seg is None:
-                raise _not_found(name)
-            header = _read_header(seg)
-            size = header[1]
-            tracked = bool(header[2] & _TRACKED)
+            seg, size, tracked = _blocks.attach(name, _blocks.identity(name))
         self._name = name
         self._seg = seg
         self._shmid = seg.shmid
         self._size = size
         self._tracked = tracked
         view = memoryview(seg)
-        self._buf = view[_HEADER:_HEADER + self._size]
+        self._buf = view[_HEADER:_HEADER + size]
         view.release()
 
     def __del__(self):
@@ -285,7 +115,7 @@ class SharedMemory:
 
     def close(self):
         """Release this object's access; the block lives on (see unlink())."""
-        _sweep()
+        _blocks.keepalive.sweep()
         if self._buf is not None:
             self._buf.release()
             self._buf = None
@@ -294,48 +124,41 @@ class SharedMemory:
             return
         # BufferError while views of buf are alive, as the stdlib's mmap.close().
         seg._check_closable()
-        if self._tracked and seg.shmid not in _keepalive and not _unlinked(seg):
+        self._seg = None
+        if self._tracked:
             # This process keeps an attach of its own until it ends or unlinks the
             # block, so a tracked block outlives close() as a stdlib one does: this
             # object's attach becomes that one.
-            _keepalive[seg.shmid] = seg
+            _blocks.keepalive.keep(seg)
         else:
             seg.close()
-        self._seg = None
 
     def unlink(self):
         """Remove the name; the memory goes once every process has closed it."""
-        _sweep()
-        seg = self._seg if self._seg is not None else _keepalive.get(self._shmid)
+        _blocks.keepalive.sweep()
+        seg = self._seg if self._seg is not None else _blocks.keepalive.get(self._shmid)
         borrowed = seg is None
         if borrowed:
-            seg = _try_attach(self._shmid, _identity(self._name)) if self._shmid >= 0 else None
-            if seg is None:
-                raise _not_found(self._name)
+            try:
+                seg = _blocks.attach(self._name, _blocks.identity(self._name))[0]
+            except PermissionError:
+                raise
+            except (FileNotFoundError, ValueError):
+                raise _blocks.not_found(self._name) from None
         try:
-            header = _read_header(seg)
-            if header is None or header[2] & _UNLINKED:
-                raise _not_found(self._name)
-            _set_flag(seg, _UNLINKED)
-            if not self._tracked:
-                seg.remove()
+            if not _blocks.unlink(seg):
+                raise _blocks.not_found(self._name)
         finally:
             if borrowed:
                 seg.close()
-        _known.pop(_identity(self._name), None)
-        kept = _keepalive.pop(self._shmid, None)
-        if kept is not None:
-            kept.close()
-
-
-def _unlinked(seg):
-    header = _read_header(seg)
-    return header is None or bool(header[2] & _UNLINKED)
+        _blocks.keepalive.drop(self._shmid)
 
 
 # -- ShareableList -------------------------------------------------------------------
 
 _encoding = "utf8"
+# What __setitem__ and the constructor write as an item's format (and the stdlib's).
+_ITEM_FORMAT = re.compile(r"([0-9]{1,7})s|q|d|xxxxxxx\?|xxxxxx\?x")
 
 
 class ShareableList:
@@ -393,6 +216,12 @@ class ShareableList:
                     formats.append(self._types_mapping[type(item)])
                     slots.append(self._alignment)
             self._list_len = len(formats)
+            for fmt in formats:
+                if len(fmt) > 8:
+                    # The format of each item is stored in 8 bytes: "9999999s" fits,
+                    # a longer one could be written but never read back.
+                    raise ValueError("a ShareableList str or bytes item may encode to at "
+                                     f"most 9,999,999 bytes, not {fmt[:-1]}")
             offsets = [0]
             for slot in slots:
                 offsets.append(offsets[-1] + slot)
@@ -400,20 +229,53 @@ class ShareableList:
             requested_size = (8 + 8 * (self._list_len + 1) + offsets[-1]
                               + 8 * self._list_len + self._list_len)
             self.shm = SharedMemory(name, create=True, size=requested_size)
-            buf = self.shm.buf
-            struct.pack_into("q" + self._format_size_metainfo, buf, 0, self._list_len, *offsets)
-            for i, (fmt, value) in enumerate(zip(formats, values)):
-                struct.pack_into(fmt, buf, self._offset_data_start + offsets[i], value)
-            struct.pack_into(self._format_packing_metainfo, buf, self._offset_packing_formats,
-                             *(f.encode(_encoding) for f in formats))
-            struct.pack_into(self._format_back_transform_codes, buf,
-                             self._offset_back_transform_codes,
-                             *(self._extract_recreation_code(v) for v in sequence))
+            try:
+                self._fill(formats, values, sequence)
+            except BaseException:
+                # Nothing is left behind when a value cannot be packed (2**63, say).
+                self.shm.unlink()
+                self.shm.close()
+                raise
         else:
             self.shm = SharedMemory(name)
-            self._list_len = len(self)
-            self._allocated_offsets = list(
-                struct.unpack_from(self._format_size_metainfo, self.shm.buf, 8))
+            try:
+                self._list_len, self._allocated_offsets = self._layout()
+            except BaseException:
+                self.shm.close()
+                raise
+
+    def _fill(self, formats, values, sequence):
+        buf = self.shm.buf
+        offsets = self._allocated_offsets
+        struct.pack_into("q" + self._format_size_metainfo, buf, 0, self._list_len, *offsets)
+        for i, (fmt, value) in enumerate(zip(formats, values)):
+            struct.pack_into(fmt, buf, self._offset_data_start + offsets[i], value)
+        struct.pack_into(self._format_packing_metainfo, buf, self._offset_packing_formats,
+                         *(f.encode(_encoding) for f in formats))
+        struct.pack_into(self._format_back_transform_codes, buf,
+                         self._offset_back_transform_codes,
+                         *(self._extract_recreation_code(v) for v in sequence))
+
+    def _corrupt(self, what):
+        return ValueError(f"shared memory block {self.shm.name!r} does not hold a valid "
+                          f"ShareableList: {what}")
+
+    def _layout(self):
+        """The length and slot offsets, read once and checked: another process may
+        have written anything into the block."""
+        buf = self.shm.buf
+        size = len(buf)
+        if size < 16:
+            raise self._corrupt("too small")
+        (n,) = struct.unpack_from("q", buf, 0)
+        if n < 0 or 8 + 8 * (n + 1) + 9 * n > size:
+            raise self._corrupt(f"length {n}")
+        offsets = list(struct.unpack_from("q" * (n + 1), buf, 8))
+        if offsets[0] != 0 or any(b - a < 8 or (b - a) % 8 for a, b in zip(offsets, offsets[1:])):
+            raise self._corrupt("slot offsets")
+        if 8 + 8 * (n + 1) + offsets[-1] + 9 * n > size:
+            raise self._corrupt("slots beyond the block")
+        return n, offsets
 
     def _position(self, position):
         position = position if position >= 0 else position + self._list_len
@@ -425,12 +287,19 @@ class ShareableList:
         position = self._position(position)
         raw = struct.unpack_from("8s", self.shm.buf,
                                  self._offset_packing_formats + position * 8)[0]
-        return raw.rstrip(b"\x00").decode(_encoding)
+        fmt = raw.rstrip(b"\x00").decode("ascii", "replace")
+        match = _ITEM_FORMAT.fullmatch(fmt)
+        slot = self._allocated_offsets[position + 1] - self._allocated_offsets[position]
+        if match is None or (match.group(1) is not None and int(match.group(1)) > slot):
+            raise self._corrupt(f"item {position} has the format {fmt!r}")
+        return fmt
 
     def _get_back_transform(self, position):
         position = self._position(position)
         code = struct.unpack_from("b", self.shm.buf,
                                   self._offset_back_transform_codes + position)[0]
+        if code not in self._back_transforms_mapping:
+            raise self._corrupt(f"item {position} has the type code {code}")
         return self._back_transforms_mapping[code]
 
     def _set_packing_format_and_transform(self, position, fmt_as_str, value):
@@ -447,8 +316,15 @@ class ShareableList:
         if not 0 <= position < self._list_len:
             raise IndexError("index out of range")
         offset = self._offset_data_start + self._allocated_offsets[position]
-        (value,) = struct.unpack_from(self._get_packing_format(position), self.shm.buf, offset)
-        return self._get_back_transform(position)(value)
+        fmt = self._get_packing_format(position)
+        (value,) = struct.unpack_from(fmt, self.shm.buf, offset)
+        transform = self._get_back_transform(position)
+        if (transform in _FROM_BYTES) != fmt.endswith("s"):
+            raise self._corrupt(f"item {position} has a type code that does not fit {fmt!r}")
+        try:
+            return transform(value)
+        except UnicodeDecodeError:
+            raise self._corrupt(f"item {position} is not UTF-8") from None
 
     def __setitem__(self, position, value):
         position = position if position >= 0 else position + self._list_len
@@ -472,7 +348,8 @@ class ShareableList:
         return partial(self.__class__, name=self.shm.name), ()
 
     def __len__(self):
-        return struct.unpack_from("q", self.shm.buf, 0)[0]
+        # Fixed at creation: read once when attached, and checked then.
+        return self._list_len
 
     def __repr__(self):
         return f"{self.__class__.__name__}({list(self)}, name={self.shm.name!r})"
@@ -518,6 +395,10 @@ class ShareableList:
         raise ValueError(f"{value!r} not in this container")
 
     __class_getitem__ = classmethod(types.GenericAlias)
+
+
+# The back transforms that take the bytes of an "<n>s" item.
+_FROM_BYTES = (ShareableList._back_transforms_mapping[1], ShareableList._back_transforms_mapping[2])
 
 
 # -- SharedMemoryManager -----------------------------------------------------------

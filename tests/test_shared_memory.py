@@ -13,7 +13,8 @@ import _children
 import _proc
 import pytest
 
-from sysvshm import _shm
+import sysvshm
+from sysvshm import _blocks, _shm
 from sysvshm import shared_memory as ours
 
 TIMEOUT = 60
@@ -262,20 +263,25 @@ def test_tracked_block_outlives_its_creators_close_until_exit(blocks):
         ours.SharedMemory(name)
 
 
-def test_the_table_walk_finds_what_proc_lists(blocks):
-    tracked = [ours.SharedMemory(create=True, size=10) for _ in range(3)]
+def test_blocks_are_told_apart_by_kernel_metadata_alone(blocks, make_shm, free_key):
+    tracked = ours.SharedMemory(create=True, size=10)
     untracked = ours.SharedMemory(create=True, size=10, track=False)
-    blocks.extend(tracked + [untracked])
-    if _shm._unkeyed(ours._HEADER) is None:
-        pytest.skip("the kernel's table cannot be walked here (no SHM_STAT_ANY)")
-    for _ in range(5):  # another process may add or drop a segment between the two reads
-        walked, listed = _shm._unkeyed(ours._HEADER), ours._candidates_from_inventory()
-        if walked == listed:
-            break
-    assert walked == listed
-    assert {block._shmid for block in tracked} <= set(walked)
-    assert untracked._shmid not in walked  # it keeps its key
-    assert _shm._unkeyed(1 << 40) == []  # nothing that large
+    blocks.extend([tracked, untracked])
+    plain = make_shm(_blocks.HEADER + 10)  # IPC_PRIVATE: never a block
+    keyed = sysvshm.shm(free_key, _blocks.HEADER + 4096, sysvshm.IPC_CREAT)  # residue 0
+    try:
+        stats = {st.shmid: st for st in sysvshm.segments()}
+        assert _blocks.kind(stats[tracked._shmid]) == _blocks.TRACKED
+        assert _blocks.kind(stats[untracked._shmid]) == 0
+        assert _blocks.kind(stats[plain.shmid]) is None
+        assert _blocks.kind(stats[keyed.shmid]) is None
+        # The size the kernel reports is what the creator asked for, padded to the
+        # signature of the key by less than a page.
+        st = stats[tracked._shmid]
+        assert 0 <= st.size - (_blocks.HEADER + 10) < 4096
+    finally:
+        keyed.remove()
+        keyed.close()
 
 
 def test_unlink_after_close(blocks):
@@ -303,7 +309,7 @@ def colliding_names():
     i = 0
     while True:
         name = f"c{i}"
-        key = ours._key(name.encode())
+        key = _blocks.key_of(name.encode())
         if key in seen:
             return seen[key], name
         seen[key] = name
@@ -313,22 +319,17 @@ def colliding_names():
 @pytest.mark.parametrize("track", [True, False])
 def test_names_sharing_a_key_never_share_a_segment(track, blocks):
     first, second = colliding_names()
-    assert first != second and ours._key(first.encode()) == ours._key(second.encode())
+    assert first != second and _blocks.key_of(first.encode()) == _blocks.key_of(second.encode())
     a = ours.SharedMemory(first, create=True, size=10, track=track)
     blocks.append(a)
     a.buf[0] = 1
     with pytest.raises(FileNotFoundError):
         ours.SharedMemory(second)
-    if not track:
-        with pytest.raises(FileExistsError, match="key"):
-            ours.SharedMemory(second, create=True, size=10)
-    else:
-        b = ours.SharedMemory(second, create=True, size=10)  # the key is free again
-        blocks.append(b)
-        assert b.buf[0] == 0
-        again = ours.SharedMemory(first)
-        assert again.buf[0] == 1
-        again.close()
+    with pytest.raises(FileExistsError, match=repr(first)):
+        ours.SharedMemory(second, create=True, size=10)
+    again = ours.SharedMemory(first)
+    assert again.buf[0] == 1
+    again.close()
 
 
 def test_bad_names(blocks):
@@ -354,7 +355,7 @@ def _limit_in_namespace():
         ours.SharedMemory(create=True, size=2 << 20)
     with pytest.raises(OSError, match="shmmax"):
         ours.ShareableList([b"x" * (2 << 20)])
-    assert ours._shm.shmctl(0, ours._shm.SHM_INFO).used_ids == 0
+    assert _shm.shmctl(0, _shm.SHM_INFO).used_ids == 0
 
 
 @_proc.needs_ipc_namespace()

@@ -1,0 +1,403 @@
+"""Named blocks: this package's counterpart of the stdlib's _posixshmem.
+
+A name maps to one System V key; the block is the segment of that key. Whether a
+segment is one of our blocks is decided from kernel metadata alone (shmctl
+IPC_STAT or /proc/sysvipc/shm), before anything is attached or read:
+
+* its key is not IPC_PRIVATE, and
+* its size, modulo 4096, is the *signature* of its key: a value from 1 to 4094
+  derived from the key, odd for tracked blocks and even for untracked ones.
+  The creator pads the segment (by less than one page) to make it so.
+
+A foreign segment passes only if it holds the very key a name hashes to *and* a
+size with the one residue out of 4096 that key calls for; even then its header
+is read only after an ``MADV_POPULATE_READ`` (or a copy through a pipe) has
+shown that reading cannot fault, and it is used only if the header names the
+block. So a lookup is three or four system calls whatever the number of
+segments on the machine, and touches no segment but the one it returns.
+
+Lifetime of tracked blocks: every process using one keeps it attached until it
+ends or unlinks the block (``keep()``), so a tracked block with nobody attached
+that was attached once is *abandoned*: all its users are gone, however they
+ended. The next lookup or creation of its name removes it (as a stdlib block is
+unlinked by the resource tracker), and so does ``reclaim()``, which runs once
+per process before its first creation and from ``sysvshm rm --orphans``.
+"""
+import errno
+import hashlib
+import os
+import struct
+import sys
+import threading
+from collections import deque
+
+from sysvshm import _shm
+from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ
+
+HEADER = max(_shm.PAGESIZE, 4096)  # data starts page-aligned, as an mmap's does
+MAGIC = b"SYSVSHM\x02"
+_NO_MAGIC = bytes(len(MAGIC))
+_FIXED = struct.Struct("=8sQII")  # magic, size, flags, name length
+TRACKED = 1
+UNLINKED = 2
+MAX_NAME = HEADER - _FIXED.size
+_UNIT = 4096
+_MADV_POPULATE_READ = 22 if sys.platform.startswith("linux") else None  # Linux 5.14+
+
+
+# -- names, keys and signatures --------------------------------------------------------
+
+def identity(name):
+    """The bytes a name stands for (leading slashes ignored, as shm_open does)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be str, not {type(name).__name__}")
+    if "\0" in name:
+        raise ValueError("embedded null character")
+    ident = name.lstrip("/")
+    if not ident:
+        raise ValueError("name must not be empty")
+    encoded = ident.encode("utf-8", "surrogatepass")
+    if len(encoded) > MAX_NAME:
+        raise ValueError(f"name is too long ({len(encoded)} bytes; at most {MAX_NAME})")
+    return encoded
+
+
+def key_of(ident):
+    """The System V key of a name: 32 bits of BLAKE2b, never IPC_PRIVATE."""
+    key = int.from_bytes(hashlib.blake2b(b"sysvshm:" + ident, digest_size=4).digest(), "big")
+    return key or 1
+
+
+def signature(key, tracked):
+    """The residue modulo 4096 of the size of the block of *key*: 1..4094."""
+    k = key & 0xFFFFFFFF
+    mixed = (k ^ (k >> 11) ^ (k >> 22)) % 2047
+    return 1 + 2 * mixed + (1 if tracked else 0)
+
+
+def segment_size(key, size, tracked):
+    """Header plus *size* bytes, padded up to the signature."""
+    least = HEADER + size
+    return least + (signature(key, tracked) - least) % _UNIT
+
+
+def kind(st):
+    """From a stat_result alone: TRACKED or 0 for one of our blocks, None otherwise."""
+    if st.key == 0 or st.size < HEADER + 1:
+        return None
+    residue = st.size % _UNIT
+    if residue == signature(st.key, True):
+        return TRACKED
+    if residue == signature(st.key, False):
+        return 0
+    return None
+
+
+def _pid_gone(pid):
+    if pid <= 0:
+        return False  # 0: in a PID namespace we cannot see, so not known to be gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def abandoned(st):
+    """Whether *st* is a tracked block whose users are all gone (metadata only).
+
+    Users of a tracked block stay attached until they end or unlink it, so one
+    that was attached once (atime) and has nobody attached is abandoned; one
+    never attached is abandoned only once its creator is known to be gone.
+    """
+    if kind(st) != TRACKED or st.nattch != 0 or st.removed:
+        return False
+    return st.atime != 0 or _pid_gone(st.cpid)
+
+
+def _remove(shmid):
+    try:
+        _shm.shmctl(shmid, _shm.IPC_RMID)
+    except (FileNotFoundError, PermissionError):
+        pass
+
+
+def reclaim(all_users=False):
+    """Remove abandoned tracked blocks; return their ids.
+
+    Only this user's (owner or creator), unless *all_users* (the command line,
+    acting for an administrator). Metadata only: nothing is attached.
+    """
+    from sysvshm import _inventory
+
+    me = os.geteuid()
+    gone = []
+    for st in _inventory.segments():
+        if abandoned(st) and (all_users or me in (st.uid, st.cuid)):
+            _remove(st.shmid)
+            gone.append(st.shmid)
+    return gone
+
+
+# -- the header --------------------------------------------------------------------
+
+def _copy_header(seg):
+    """The header's bytes, read so that no fault can kill the process.
+
+    MADV_POPULATE_READ fails with EFAULT where a read would raise SIGBUS (a huge
+    page segment without pages, say); older kernels refuse the advice, and then
+    the bytes go through a pipe, where the kernel answers EFAULT the same way.
+    Returns None when the page cannot be read.
+    """
+    if _MADV_POPULATE_READ is not None:
+        try:
+            seg.madvise(_MADV_POPULATE_READ, 0, HEADER)
+            return seg[:HEADER]
+        except OSError as exc:
+            if exc.errno == errno.EFAULT:
+                return None
+            if exc.errno != errno.EINVAL:
+                raise
+    r, w = os.pipe()
+    try:
+        with memoryview(seg) as view, view[:HEADER] as head:
+            try:
+                os.write(w, head)
+            except OSError as exc:
+                if exc.errno == errno.EFAULT:
+                    return None
+                raise
+        return os.read(r, HEADER)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def parse(raw, total):
+    """(name, size, flags) from a header's bytes, or None if they are not a whole,
+    consistent header for a segment of *total* bytes. Never trusts a field."""
+    if raw is None or len(raw) < _FIXED.size:
+        return None
+    magic, size, flags, length = _FIXED.unpack_from(raw, 0)
+    if magic != MAGIC or length > MAX_NAME or flags & ~(TRACKED | UNLINKED):
+        return None
+    if not HEADER + size <= total < HEADER + size + _UNIT:
+        return None
+    return bytes(raw[_FIXED.size:_FIXED.size + length]), size, flags
+
+
+def header_of(seg):
+    """(name, size, flags) of an attached block, read safely and checked."""
+    return parse(_copy_header(seg), len(seg))
+
+
+def mark_unlinked(seg):
+    magic, size, flags, length = _FIXED.unpack_from(seg, 0)
+    _FIXED.pack_into(seg, 0, magic, size, flags | UNLINKED, length)
+
+
+def unlinked(seg):
+    """Whether the block attached as *seg* was unlinked (its header says so)."""
+    magic, _, flags, _ = _FIXED.unpack_from(seg, 0)
+    return magic != MAGIC or bool(flags & UNLINKED)
+
+
+# -- errors, worded as the stdlib's (its filename is the shm_open path) ------------
+
+def not_found(name):
+    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "/" + name)
+
+
+def exists(name, detail=""):
+    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST) + detail, "/" + name)
+
+
+def denied(name):
+    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/" + name)
+
+
+# -- lookup, creation, unlink -------------------------------------------------------
+
+def _stat(shmid, name):
+    """IPC_STAT of the segment of a name's key; None if it went away meanwhile."""
+    try:
+        return _shm.shmctl(shmid, _shm.IPC_STAT)
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        raise denied(name) from None
+
+
+def attach(name, ident, readonly=False):
+    """(seg, size, tracked) for the live block named *ident*; FileNotFoundError,
+    PermissionError as the stdlib's shm_open would raise them."""
+    shmid = _shm._lookup(key_of(ident))
+    st = _stat(shmid, name) if shmid != -1 else None
+    if st is None or kind(st) is None:
+        raise not_found(name)  # no segment, or one that is not ours: never attached
+    if abandoned(st):
+        _remove(shmid)
+        raise not_found(name)
+    try:
+        seg = _shm.shm(shmid=shmid, access=ACCESS_READ if readonly else ACCESS_DEFAULT)
+    except FileNotFoundError:
+        raise not_found(name) from None
+    except PermissionError:
+        raise denied(name) from None
+    try:
+        header = header_of(seg)
+        if header is None or header[0] != ident or header[2] & UNLINKED:
+            raise not_found(name)  # being set up, unlinked, or another name's
+        if bool(header[2] & TRACKED) != (kind(st) == TRACKED):
+            raise not_found(name)  # a header that contradicts the kernel's metadata
+    except BaseException:
+        seg.close()
+        raise
+    return seg, header[1], bool(header[2] & TRACKED)
+
+
+_reclaimed_once = False
+
+
+def create(name, ident, size, track):
+    """Create, set up and return the block (attached); FileExistsError if taken."""
+    global _reclaimed_once
+    if not _reclaimed_once:
+        _reclaimed_once = True
+        try:
+            reclaim()
+        except (OSError, NotImplementedError):
+            pass  # no table to walk: abandoned blocks go when their names are reused
+    key = key_of(ident)
+    total = segment_size(key, size, track)
+    for _ in range(100):
+        try:
+            # The key doubles as a lock on the name while the block is set up.
+            seg = _shm.shm(key, total, _shm.IPC_CREAT | _shm.IPC_EXCL, 0o600)
+            break
+        except FileExistsError:
+            pass
+        _check_holder(name, ident, key)
+    else:
+        raise exists(name, ": the name's key stays taken")
+    try:
+        header = _FIXED.pack(_NO_MAGIC, size, TRACKED if track else 0, len(ident)) + ident
+        seg[:len(header)] = header
+        seg[:len(MAGIC)] = MAGIC  # published last: a header with the magic is complete
+    except BaseException:
+        seg.remove()
+        seg.close()
+        raise
+    return seg
+
+
+def _check_holder(name, ident, key):
+    """The name's key is taken: raise FileExistsError, unless its holder is an
+    abandoned block (removed here) or went away (then the caller tries again)."""
+    shmid = _shm._lookup(key)
+    if shmid == -1:
+        return
+    try:
+        st = _shm.shmctl(shmid, _shm.IPC_STAT)
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        raise exists(name) from None  # another user's: taken, as far as we may know
+    if kind(st) is None:
+        raise exists(name, f": the System V key {key:#010x} of this name is in use "
+                           f"by a segment that is not a sysvshm block")
+    if abandoned(st):
+        _remove(shmid)
+        return
+    try:
+        seg = _shm.shm(shmid=shmid, access=ACCESS_READ)
+    except (FileNotFoundError, PermissionError):
+        raise exists(name) from None
+    try:
+        header = header_of(seg)
+    finally:
+        seg.close()
+    if header is not None and header[0] != ident:
+        raise exists(name, f": the System V key {key:#010x} of this name is in use "
+                           f"by the block {header[0].decode('utf-8', 'replace')!r}")
+    raise exists(name)
+
+
+def unlink(seg):
+    """Unlink the attached block *seg*: its name is free at once, its memory goes
+    when the last process detaches. FileNotFoundError if it was unlinked already."""
+    if unlinked(seg):
+        return False
+    mark_unlinked(seg)
+    try:
+        seg.remove()
+    except FileNotFoundError:
+        pass
+    return True
+
+
+# -- this process's keep-alive attaches, behind one lock -------------------------------
+
+class _KeepAlive:
+    """Attaches this process keeps for tracked blocks it closed but did not unlink,
+    so such a block outlives close() until the process ends, as a stdlib one does.
+
+    Entries whose block another process unlinked are dropped by sweep(), a few per
+    call, so that each SharedMemory operation stays O(1) however many there are.
+    """
+
+    _PER_SWEEP = 8
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._segs = {}
+        self._order = deque()
+
+    def _after_fork(self):
+        # The lock may have been held by a thread the child does not have.
+        self._lock = threading.Lock()
+
+    def keep(self, seg):
+        """Keep *seg* attached (True), or close it if it is not worth keeping."""
+        with self._lock:
+            if seg.shmid not in self._segs and not unlinked(seg):
+                self._segs[seg.shmid] = seg
+                self._order.append(seg.shmid)
+                return True
+        seg.close()
+        return False
+
+    def get(self, shmid):
+        with self._lock:
+            return self._segs.get(shmid)
+
+    def drop(self, shmid):
+        with self._lock:
+            seg = self._segs.pop(shmid, None)
+        if seg is not None:
+            seg.close()
+
+    def sweep(self):
+        gone = []
+        with self._lock:
+            for _ in range(min(self._PER_SWEEP, len(self._order))):
+                shmid = self._order.popleft()
+                seg = self._segs.get(shmid)
+                if seg is None:
+                    continue
+                if unlinked(seg):
+                    del self._segs[shmid]
+                    gone.append(seg)
+                else:
+                    self._order.append(shmid)
+        for seg in gone:
+            seg.close()
+
+    def __len__(self):
+        return len(self._segs)
+
+
+keepalive = _KeepAlive()
+os.register_at_fork(after_in_child=keepalive._after_fork)
