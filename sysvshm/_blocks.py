@@ -110,7 +110,8 @@ def abandoned(st):
 
     Users of a tracked block stay attached until they end or unlink it, so one
     that was attached once (atime) and has nobody attached is abandoned; one
-    never attached is abandoned only once its creator is known to be gone.
+    never attached is abandoned only once its creator is known to be gone. The
+    creator is always the first to attach: lookups leave a block alone until then.
     """
     if kind(st) != TRACKED or st.nattch != 0 or st.removed:
         return False
@@ -240,6 +241,10 @@ def attach(name, ident, readonly=False):
     if abandoned(st):
         _remove(shmid)
         raise not_found(name)
+    if st.atime == 0:
+        # Its creator has not attached it yet. Nobody else attaches such a block:
+        # an attach would make it look abandoned the moment it ended.
+        raise not_found(name)
     try:
         seg = _shm.shm(shmid=shmid, access=ACCESS_READ if readonly else ACCESS_DEFAULT)
     except FileNotFoundError:
@@ -311,6 +316,8 @@ def _check_holder(name, ident, key):
     if abandoned(st):
         _remove(shmid)
         return
+    if st.atime == 0:
+        raise exists(name)  # being set up (see attach())
     try:
         seg = _shm.shm(shmid=shmid, access=ACCESS_READ)
     except (FileNotFoundError, PermissionError):
@@ -327,15 +334,19 @@ def _check_holder(name, ident, key):
 
 def unlink(seg):
     """Unlink the attached block *seg*: its name is free at once, its memory goes
-    when the last process detaches. FileNotFoundError if it was unlinked already."""
-    if unlinked(seg):
-        return False
-    mark_unlinked(seg)
+    when the last process detaches. Returns False if it was unlinked already.
+
+    IPC_RMID is issued whatever the header says (another process may have
+    scribbled on it): the segment is ours, known by the id we attached.
+    """
+    first = not unlinked(seg)
+    if first:
+        mark_unlinked(seg)
     try:
         seg.remove()
     except FileNotFoundError:
         pass
-    return True
+    return first
 
 
 # -- this process's keep-alive attaches, behind one lock -------------------------------

@@ -1,0 +1,557 @@
+"""The defects an outside review found (issue 12), one test or more each.
+
+Tests whose failure would be a crash run the dangerous part in a child process
+and assert that it exited with status 0: a segfault fails the test instead of
+ending the run.
+"""
+import errno
+import fcntl
+import multiprocessing
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import textwrap
+
+import _children
+import _proc
+import pytest
+
+import sysvshm
+import sysvshm.mmap as smmap
+from sysvshm import _blocks, _shm, shared_memory
+
+ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (drops privileges in a child)")
+HAVE_HUGETLB = hasattr(sysvshm, "SHM_HUGETLB") and hasattr(sysvshm, "SHM_NORESERVE")
+
+
+def run_python(code, timeout=120):
+    """Run code in a fresh interpreter from / (the installed build); return the result."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd="/",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _proc.started(proc.pid)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(code, proc.returncode, out, err)
+
+
+def assert_exits_cleanly(code, timeout=120):
+    result = run_python(code, timeout)
+    assert result.returncode == 0, (
+        f"exit status {result.returncode} (negative: killed by that signal)\n{result.stderr}")
+    return result.stdout
+
+
+def free_huge_pages():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("HugePages_Free:"):
+                return int(line.split()[1])
+    return 0
+
+
+def unique_name(tag):
+    return f"sysvshm_hard_{tag}_{os.getpid()}_{os.urandom(3).hex()}"
+
+
+# -- 1, 2: resize() racing readers, exporters and close() -----------------------------
+
+def test_1_resize_racing_readers_does_not_crash():
+    out = assert_exits_cleanly("""
+        import sys, threading, time
+        import sysvshm.mmap as mmap
+        sys.setswitchinterval(1e-6)
+        m = mmap.mmap(-1, 64 << 20, flags=mmap.MAP_PRIVATE)
+        stop = False
+        reads = 0
+        def reader():
+            global reads
+            while not stop:
+                try:
+                    n = len(m)
+                    m[n - 1]
+                    m[n - 4096:n]
+                    with memoryview(m) as v:
+                        v[-1]
+                    reads += 1
+                except (IndexError, ValueError, BufferError):
+                    pass
+        t = threading.Thread(target=reader)
+        t.start()
+        resizes = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for size in (4096, 64 << 20):
+                try:
+                    m.resize(size)
+                    resizes += 1
+                except BufferError:
+                    pass
+        stop = True
+        t.join()
+        print(reads, resizes)
+    """)
+    reads, resizes = map(int, out.split())
+    assert reads > 0 and resizes > 0
+
+
+def test_2_close_racing_resize_leaves_a_closed_object():
+    out = assert_exits_cleanly("""
+        import sys, threading
+        import sysvshm.mmap as mmap
+        sys.setswitchinterval(1e-6)
+        rounds = 0
+        for _ in range(200):
+            m = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)
+            def resizer():
+                for size in (64 << 20, 4096) * 5:
+                    try:
+                        m.resize(size)
+                    except ValueError:
+                        return  # closed
+            t = threading.Thread(target=resizer)
+            t.start()
+            m.close()
+            t.join()
+            assert m.closed
+            try:
+                m[0]
+            except ValueError:
+                rounds += 1
+        print(rounds)
+    """)
+    assert int(out) == 200
+
+
+# -- 3: name lookup touches only what kernel metadata proves is ours -------------------
+
+def _segment_row(shmid):
+    row = _proc.row(shmid)
+    return (row["nattch"], row["atime"], row["lpid"])
+
+
+def test_3_lookup_never_attaches_a_foreign_segment_holding_the_names_key():
+    name = unique_name("foreign")
+    key = _blocks.key_of(name.encode())
+    # A stranger's segment on that key, with a size that is not the signature.
+    foreign = sysvshm.shmget(key, _blocks.HEADER + 4096, sysvshm.IPC_CREAT | 0o666)
+    try:
+        before = _segment_row(foreign)
+        with pytest.raises(FileNotFoundError):
+            shared_memory.SharedMemory(name)
+        with pytest.raises(FileExistsError, match="not a sysvshm block"):
+            shared_memory.SharedMemory(name, create=True, size=10)
+        assert _segment_row(foreign) == before == (0, 0, 0)  # never attached
+    finally:
+        sysvshm.shmctl(foreign, sysvshm.IPC_RMID)
+
+
+@pytest.mark.skipif(not HAVE_HUGETLB, reason="no SHM_HUGETLB")
+@pytest.mark.skipif(os.geteuid() != 0, reason="SHM_HUGETLB needs root here")
+def test_3_lookup_of_a_huge_page_segment_without_pages_cannot_raise_sigbus():
+    if free_huge_pages():
+        pytest.skip("huge pages are reserved: a fault would not happen")
+    out = assert_exits_cleanly("""
+        import os
+        import sysvshm
+        from sysvshm import _blocks, shared_memory
+        name = f"sysvshm_huge_{os.getpid()}"
+        key = _blocks.key_of(name.encode())
+        # Even with the signature of a block (so metadata cannot tell it apart),
+        # reading its header must not fault: there are no huge pages to fault in.
+        size = _blocks.segment_size(key, 2 << 20, True)
+        size = size + (-size % (2 << 20)) + _blocks.signature(key, True)
+        flags = sysvshm.IPC_CREAT | sysvshm.SHM_HUGETLB | sysvshm.SHM_NORESERVE | 0o600
+        try:
+            shmid = sysvshm.shmget(key, size, flags)
+        except OSError as exc:
+            print("skip", exc)
+            raise SystemExit(0)
+        seg = sysvshm.shmat(shmid)
+        try:
+            for attempt in (lambda: shared_memory.SharedMemory(name),
+                            lambda: shared_memory.SharedMemory(name, create=True, size=1)):
+                try:
+                    attempt()
+                except (FileNotFoundError, FileExistsError) as exc:
+                    print(type(exc).__name__)
+        finally:
+            seg.remove()
+            seg.close()
+    """)
+    if out.startswith("skip"):
+        pytest.skip(out)
+    assert out.split() == ["FileNotFoundError", "FileExistsError"]
+
+
+def test_3_lookup_touches_no_other_segment(blocks_made):
+    others = [shared_memory.SharedMemory(create=True, size=10) for _ in range(20)]
+    blocks_made.extend(others)
+    private = sysvshm.shm(size=_blocks.HEADER + 10)
+    private.remove()
+    try:
+        target = shared_memory.SharedMemory(create=True, size=10)
+        blocks_made.append(target)
+        ids = [b._shmid for b in others] + [private.shmid]
+        before = {i: _segment_row(i) for i in ids}
+        again = shared_memory.SharedMemory(target.name)
+        again.close()
+        with pytest.raises(FileNotFoundError):
+            shared_memory.SharedMemory(unique_name("missing"))
+        assert {i: _segment_row(i) for i in ids} == before
+    finally:
+        private.close()
+
+
+def test_3_abandoned_tracked_block_is_reclaimed_by_the_next_lookup():
+    out = assert_exits_cleanly("""
+        from sysvshm import shared_memory
+        b = shared_memory.SharedMemory(create=True, size=100)
+        b.buf[0] = 1
+        print(b.name, b._shmid)
+    """)
+    name, shmid = out.split()
+    assert _proc.row(int(shmid)) is not None  # abandoned, not yet reclaimed
+    with pytest.raises(FileNotFoundError):
+        shared_memory.SharedMemory(name)
+    assert _proc.row(int(shmid)) is None
+
+
+def test_3_a_block_being_set_up_is_not_reclaimed():
+    # Created (shmget) but not attached yet by a live creator: atime 0, cpid alive.
+    name = unique_name("setup")
+    key = _blocks.key_of(name.encode())
+    shmid = sysvshm.shmget(key, _blocks.segment_size(key, 10, True),
+                           sysvshm.IPC_CREAT | sysvshm.IPC_EXCL | 0o600)
+    try:
+        st = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+        assert _blocks.kind(st) == _blocks.TRACKED and not _blocks.abandoned(st)
+        with pytest.raises(FileNotFoundError):
+            shared_memory.SharedMemory(name)  # no header yet: not found...
+        assert _proc.row(shmid) is not None  # ...and left alone
+        assert shmid not in _blocks.reclaim()
+    finally:
+        sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+
+
+@pytest.fixture
+def blocks_made():
+    made = []
+    yield made
+    for block in made:
+        try:
+            block.unlink()
+        except FileNotFoundError:
+            pass
+        block.close()
+
+
+# -- 5, 7: ShareableList ------------------------------------------------------------
+
+def test_5_shareable_list_refuses_items_it_could_not_read_back():
+    before = _proc.own_ids()
+    with pytest.raises(ValueError, match="9,999,999"):
+        shared_memory.ShareableList([b"x" * 10_000_000, 1])
+    assert _proc.own_ids() == before
+    sl = shared_memory.ShareableList([b"y" * 9_999_999, 1])
+    try:
+        assert sl[0] == b"y" * 9_999_999 and sl[1] == 1
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+def test_7_shareable_list_that_cannot_be_packed_leaves_nothing():
+    before = _proc.own_ids()
+    with pytest.raises(struct.error):
+        shared_memory.ShareableList([1, 2**63])
+    assert _proc.own_ids() == before
+
+
+# -- 6, 8: the shm constructor ------------------------------------------------------
+
+@pytest.mark.skipif(not HAVE_HUGETLB, reason="no SHM_HUGETLB")
+@pytest.mark.skipif(os.geteuid() != 0, reason="SHM_HUGETLB needs root here")
+def test_6_failed_prefault_leaves_no_segment():
+    if free_huge_pages():
+        pytest.skip("huge pages are reserved: prefault would succeed")
+    before = _proc.own_ids()
+    with pytest.raises(OSError) as info:
+        sysvshm.shm(size=2 << 20, flags=sysvshm.SHM_HUGETLB | sysvshm.SHM_NORESERVE,
+                    prefault=True)
+    assert info.value.errno in (errno.EFAULT, errno.ENOMEM)
+    assert _proc.own_ids() == before
+
+
+def test_8_create_exclusive_with_size_zero_is_not_an_attach(free_key):
+    owner = sysvshm.shm(free_key, 4096, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL)
+    try:
+        with pytest.raises(FileExistsError):
+            sysvshm.shm(free_key, 0, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL)
+        with pytest.raises(FileExistsError):
+            sysvshm.shmget(free_key, 0, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL)
+        again = sysvshm.shm(free_key, 0, sysvshm.IPC_CREAT)  # CREAT alone attaches
+        assert again.shmid == owner.shmid
+        again.close()
+    finally:
+        owner.remove()
+        owner.close()
+    with pytest.raises(ValueError, match="empty"):
+        sysvshm.shm(free_key, 0, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL)
+
+
+# -- 9: names are exclusive across users --------------------------------------------
+
+def _nobody_sees(name):
+    from multiprocessing import shared_memory as std
+
+    from sysvshm import shared_memory as ours
+
+    seen = []
+    for module in (std, ours):
+        for kwargs in ({}, {"create": True, "size": 10}):
+            try:
+                module.SharedMemory(name, **kwargs).close()
+                seen.append("ok")
+            except OSError as exc:
+                seen.append(f"{type(exc).__name__}: {exc}")
+    return seen[:2] == seen[2:] and seen[0].startswith("PermissionError") \
+        and seen[1].startswith("FileExistsError")
+
+
+@ROOT
+def test_9_another_users_name_is_taken_and_denied_as_the_stdlib_says():
+    from multiprocessing import shared_memory as std
+
+    name = unique_name("users")
+    a = shared_memory.SharedMemory(name, create=True, size=10)
+    b = std.SharedMemory(name, create=True, size=10)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _children.as_nobody(_nobody_sees, name)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    finally:
+        for block in (a, b):
+            block.close()
+            block.unlink()
+
+
+# -- 10: module state under threads -------------------------------------------------
+
+def test_10_shared_memory_state_is_thread_safe():
+    out = assert_exits_cleanly("""
+        import sys, threading
+        from sysvshm import shared_memory
+        sys.setswitchinterval(1e-5)
+        errors = []
+        kept = []
+        lock = threading.Lock()
+        def churn():
+            try:
+                for _ in range(300):
+                    b = shared_memory.SharedMemory(create=True, size=64)
+                    b.close()  # kept alive by this process
+                    with lock:
+                        kept.append(b)
+                    c = shared_memory.SharedMemory(create=True, size=64)
+                    c.close()
+                    c.unlink()
+            except Exception as exc:
+                errors.append(repr(exc))
+        def unlinker():
+            try:
+                done = 0
+                while done < 600:
+                    with lock:
+                        b = kept.pop() if kept else None
+                    if b is not None:
+                        b.unlink()
+                        done += 1
+            except Exception as exc:
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=churn) for _ in range(2)] + [
+            threading.Thread(target=unlinker)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(len(errors), errors[:3])
+    """, timeout=300)
+    assert out.split()[0] == "0", out
+
+
+# -- 11: no inheritable descriptor --------------------------------------------------
+
+def test_11_mmap_keeps_a_close_on_exec_descriptor(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 4096)
+    with open(path, "r+b") as f:
+        m = smmap.mmap(f.fileno(), 4096)
+        try:
+            dups = [int(fd) for fd in os.listdir("/proc/self/fd")
+                    if int(fd) != f.fileno() and _points_to(int(fd), path)]
+            assert len(dups) == 1
+            assert fcntl.fcntl(dups[0], fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        finally:
+            m.close()
+
+
+def _points_to(fd, path):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == str(path)
+    except OSError:
+        return False
+
+
+# -- what the review found besides: pickles, headers, MAP_ANONYMOUS with a file ---------
+
+@pytest.mark.parametrize("args, exc", [
+    ((-1, 0, 0), ValueError),         # negative size: reads past the segment
+    ((10, 7, 0), ValueError),         # an access that does not exist
+    ((10, 0, 0o40000), ValueError),   # SHM_REMAP, or any flag we never take
+    ((10, 0, -1), ValueError),
+])
+def test_a_hostile_pickle_of_a_segment_is_refused(seg, args, exc):
+    size, access, flags = args
+    cls, state = seg.__reduce__()[:2]
+    forged = pickle.dumps((cls, (sysvshm.shm, seg.shmid, access, size, flags)))
+    rebuild, rebuild_args = pickle.loads(forged)
+    with pytest.raises(exc):
+        rebuild(*rebuild_args)
+    with pytest.raises(TypeError):
+        _shm._rebuild(dict, seg.shmid, 0, 10, 0)
+
+
+def _scribble(shmid, offset, data):
+    seg = sysvshm.shmat(shmid)
+    seg[offset:offset + len(data)] = data
+    seg.close()
+
+
+@pytest.mark.parametrize("field", ["magic", "size", "flags", "length", "name"])
+def test_a_scribbled_block_header_gives_a_clean_error(field, blocks_made):
+    block = shared_memory.SharedMemory(create=True, size=100)
+    blocks_made.append(block)
+    offset, data = {
+        "magic": (0, b"XXXXXXXX"),
+        "size": (8, struct.pack("=Q", 2**63)),
+        "flags": (16, struct.pack("=I", 0xFFFFFFFF)),
+        "length": (20, struct.pack("=I", 0xFFFFFFFF)),
+        "name": (24, b"other"),
+    }[field]
+    _proc.in_child(_scribble, block._shmid, offset, data)
+    with pytest.raises(FileNotFoundError):
+        shared_memory.SharedMemory(block.name)
+
+
+@pytest.mark.parametrize("where, data", [
+    (0, struct.pack("q", 2**62)),            # the length
+    (0, struct.pack("q", -5)),
+    (8, struct.pack("q", 7)),                 # the first offset
+    (16, struct.pack("q", 2**40)),            # an offset beyond the block
+])
+def test_a_scribbled_shareable_list_layout_gives_a_clean_error(where, data):
+    sl = shared_memory.ShareableList([1, b"ab", "cd"])
+    try:
+        _proc.in_child(_scribble, sl.shm._shmid, _blocks.HEADER + where, data)
+        with pytest.raises(ValueError, match="not hold a valid ShareableList"):
+            shared_memory.ShareableList(name=sl.shm.name)
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+def test_a_scribbled_shareable_list_item_gives_a_clean_error():
+    sl = shared_memory.ShareableList([1, b"ab", "cd"])
+    try:
+        other = shared_memory.ShareableList(name=sl.shm.name)
+        formats = sl._offset_packing_formats
+        codes = sl._offset_back_transform_codes
+        for offset, data in ((formats, b"99999s\0\0"), (formats + 8, b"P\0\0\0\0\0\0\0"),
+                             (codes + 2, b"\x7f"), (codes, b"\x01")):
+            saved = bytes(sl.shm.buf[offset:offset + len(data)])
+            sl.shm.buf[offset:offset + len(data)] = data
+            with pytest.raises(ValueError, match="not hold a valid ShareableList"):
+                list(other)
+            sl.shm.buf[offset:offset + len(data)] = saved
+        sl.shm.buf[codes + 2:codes + 3] = b"\x01"
+        sl.shm.buf[sl._offset_data_start + 16:sl._offset_data_start + 18] = b"\xff\xfe"
+        with pytest.raises(ValueError, match="UTF-8"):
+            other[2]
+        other.shm.close()
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+def test_map_anonymous_with_a_file_descriptor_ignores_the_file(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"keep")
+    with open(path, "r+b") as f:
+        m = smmap.mmap(f.fileno(), 4096, flags=smmap.MAP_SHARED | smmap.MAP_ANONYMOUS)
+        try:
+            assert m.anonymous_backend == "MAP_ANONYMOUS"
+            assert m[:4] == bytes(4)
+            with pytest.raises(ValueError, match="cannot grow"):
+                m.resize(8192)  # the pages past 4096 do not exist
+        finally:
+            m.close()
+    assert path.read_bytes() == b"keep"
+
+
+def test_fork_child_forgets_pins_of_threads_it_does_not_have():
+    # A thread copies 256 MiB without the GIL while the main thread forks: the
+    # child must still be able to close the object and resize it.
+    out = assert_exits_cleanly("""
+        import os, threading, time
+        import sysvshm.mmap as mmap
+        m = mmap.mmap(-1, 256 << 20, flags=mmap.MAP_PRIVATE)
+        m[:] = b"\\1" * len(m)
+        started = threading.Event()
+        def copier():
+            started.set()
+            for _ in range(4):
+                assert m[:] == b"\\1" * len(m)
+        t = threading.Thread(target=copier)
+        t.start()
+        started.wait()
+        time.sleep(0.01)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                m.resize(4096)
+                assert m[0] == 1
+                m.close()
+                os._exit(0)
+            except BaseException as exc:
+                os.write(2, repr(exc).encode())
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        t.join()
+        m.close()
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    assert out.split() == ["0"]
+
+
+def test_multiprocessing_children_see_blocks_by_name():
+    name = unique_name("mp")
+    block = shared_memory.SharedMemory(name, create=True, size=16)
+    try:
+        _proc.run_process(multiprocessing.get_start_method(), _children.shm_attach_write,
+                          name, 0, b"hello")
+        assert bytes(block.buf[:5]) == b"hello"
+    finally:
+        block.close()
+        block.unlink()
+
+
+def test_unlink_frees_the_name_at_once_while_attached(blocks_made):
+    name = unique_name("unlink")
+    a = shared_memory.SharedMemory(name, create=True, size=16)
+    a.buf[0] = 5
+    a.unlink()
+    b = shared_memory.SharedMemory(name, create=True, size=16)
+    blocks_made.append(b)
+    assert a.buf[0] == 5 and b.buf[0] == 0
+    a.close()
