@@ -4,6 +4,7 @@ Exit status: 0 on success, 1 when an operation failed, 2 for bad usage.
 """
 import argparse
 import datetime
+import errno
 import json
 import multiprocessing
 import os
@@ -13,15 +14,30 @@ import sys
 import time
 
 import sysvshm
-from sysvshm._inventory import command_of, is_orphan, pid_alive
+from sysvshm._inventory import command_of, is_orphan, never_attached, pid_alive
 
 DEMO_SIZE = 16 << 20
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
-_SIZE_RE = re.compile(r"\s*(\d+)\s*([KMGTP]?)(?:I?B)?\s*", re.IGNORECASE)
+# ASCII digits only: int() and \d would take any script's digits ("\u0663" is 3).
+_SIZE_RE = re.compile(r"\s*([0-9]+)\s*([KMGTP]?)(?:I?B)?\s*", re.IGNORECASE | re.ASCII)
+_INT_RE = re.compile(r"\s*[-+]?(0[xob])?[0-9a-f_]+\s*", re.IGNORECASE | re.ASCII)
+# The largest size shmget() takes here (the binding's Py_ssize_t).
+MAX_SIZE = sys.maxsize
+
+ORPHAN_RULE = (
+    "An orphan is a segment nobody is attached to (nattch 0), not marked for destruction, "
+    "with key IPC_PRIVATE (0x00000000; any key with --keyed), whose creator (cpid) is known "
+    "and gone and whose last user (lpid) is known and gone or never existed (nobody ever "
+    "attached). Known: pid > 0; gone: kill(pid, 0) fails with ESRCH. pid 0 means the "
+    "process is in a pid namespace this one cannot see: unknown, so never an orphan.")
 
 
 class Failure(Exception):
     """An operation failed: one line on stderr, exit status 1."""
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing: one line on stderr, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,46 +48,83 @@ class _Parser(argparse.ArgumentParser):
 
 # -- argument types ------------------------------------------------------------------
 
+def _shown(text):
+    """The argument as an error message quotes it: long input cut short."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _parse_int(text, base):
+    """int(text, base), but only ASCII digits and at most 40 characters (None if not)."""
+    if len(text) > 40 or not _INT_RE.fullmatch(text):
+        return None
+    try:
+        return int(text, base)
+    except ValueError:
+        return None
+
+
 def parse_size(text):
     """'4096', '4K', '64MiB', '1g' -> bytes (1024-based)."""
     m = _SIZE_RE.fullmatch(text)
     if not m:
         raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}: use a number of bytes with an optional K, M, G, T suffix")
-    size = int(m.group(1)) * _UNITS[m.group(2).upper()]
+            f"invalid size {_shown(text)}: use a number of bytes with an optional "
+            f"K, M, G, T or P suffix")
+    digits = m.group(1).lstrip("0") or "0"
+    if len(digits) > 30:  # far beyond any size; and int() refuses > 4300 digits
+        size = MAX_SIZE + 1
+    else:
+        size = int(digits) * _UNITS[m.group(2).upper()]
     if size <= 0:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: must be greater than 0")
+        raise argparse.ArgumentTypeError(f"invalid size {_shown(text)}: must be greater than 0")
+    if size > MAX_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {_shown(text)}: too large; the most shmget() can be asked for "
+            f"here is {MAX_SIZE} bytes ({human(MAX_SIZE)})")
     return size
 
 
 def parse_key(text):
     """A key as ipcs prints it (0x1234abcd) or as a decimal, possibly negative."""
-    try:
-        key = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid key {text!r}: not a number") from None
+    key = _parse_int(text, 0)
+    if key is None:
+        if len(text) > 40 and text.strip().lstrip("+-").isdigit():
+            raise argparse.ArgumentTypeError(f"invalid key {_shown(text)}: a key is 32 bits")
+        raise argparse.ArgumentTypeError(f"invalid key {_shown(text)}: not a number")
     if not -2**31 <= key < 2**32:
-        raise argparse.ArgumentTypeError(f"invalid key {text!r}: a key is 32 bits")
+        raise argparse.ArgumentTypeError(f"invalid key {_shown(text)}: a key is 32 bits")
+    return key
+
+
+def parse_rm_key(text):
+    """A key of an existing segment: not 0, which is IPC_PRIVATE and names none."""
+    key = parse_key(text)
+    if key == sysvshm.IPC_PRIVATE:
+        raise argparse.ArgumentTypeError(
+            f"key {_shown(text)}: a segment with key 0 (IPC_PRIVATE) cannot be removed by "
+            f"key; use its id (SHMID in sysvshm list)")
     return key
 
 
 def parse_id(text):
-    try:
-        shmid = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid segment id {text!r}: not a number") from None
+    shmid = _parse_int(text, 10)
+    if shmid is None:
+        if len(text) > 40 and text.strip().lstrip("+-").isdigit():
+            raise argparse.ArgumentTypeError(f"invalid segment id {_shown(text)}: out of range")
+        raise argparse.ArgumentTypeError(f"invalid segment id {_shown(text)}: not a number")
     if not 0 <= shmid < 2**31:
-        raise argparse.ArgumentTypeError(f"invalid segment id {text!r}: out of range")
+        raise argparse.ArgumentTypeError(f"invalid segment id {_shown(text)}: out of range")
     return shmid
 
 
 def parse_mode(text):
-    try:
-        mode = int(text, 8)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid mode {text!r}: not an octal number") from None
+    mode = _parse_int(text, 8)
+    if mode is None:
+        raise argparse.ArgumentTypeError(
+            f"invalid mode {_shown(text)}: not an octal number")
     if not 0 <= mode <= 0o777:
-        raise argparse.ArgumentTypeError(f"invalid mode {text!r}: must be 0 to 777 (octal)")
+        raise argparse.ArgumentTypeError(
+            f"invalid mode {_shown(text)}: must be 0 to 777 (octal)")
     return mode
 
 
@@ -107,11 +160,21 @@ def status(st):
     return ",".join(words)
 
 
-def as_record(st):
+def as_record(st, keyed=False):
     record = st._asdict()
     record.update(key_hex=key_hex(st.key), owner=owner_name(st.uid), status=status(st),
-                  orphan=is_orphan(st), command=command_of(st.cpid))
+                  orphan=is_orphan(st, keyed), command=command_of(st.cpid))
     return record
+
+
+def process_note(pid):
+    """What we know of process *pid*: its command line, '?', '(gone)' or '(unknown)'."""
+    alive = pid_alive(pid)
+    if alive is None:
+        return "(unknown)"  # pid 0: a pid namespace we cannot see
+    if not alive:
+        return "(gone)"
+    return command_of(pid) or "?"
 
 
 def when(ts):
@@ -127,15 +190,14 @@ def cmd_list(args):
     if args.mine:
         segs = [st for st in segs if st.uid == os.geteuid() or st.cuid == os.geteuid()]
     if args.orphans:
-        segs = [st for st in segs if is_orphan(st)]
+        segs = [st for st in segs if is_orphan(st, args.keyed)]
     if args.json:
-        print(json.dumps([as_record(st) for st in segs], indent=2))
+        print(json.dumps([as_record(st, args.keyed) for st in segs], indent=2))
         return 0
     header = ("KEY", "SHMID", "OWNER", "PERMS", "SIZE", "RSS", "NATTCH", "STATUS", "CPID",
               "COMMAND")
     rows = [(key_hex(st.key), str(st.shmid), owner_name(st.uid), f"{st.mode:o}", human(st.size),
-             human(st.rss), str(st.nattch), status(st), str(st.cpid),
-             command_of(st.cpid) or ("(gone)" if not pid_alive(st.cpid) else "?"))
+             human(st.rss), str(st.nattch), status(st), str(st.cpid), process_note(st.cpid))
             for st in segs]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header[:-1])]
     for r in [header, *rows]:
@@ -164,12 +226,25 @@ def cmd_info(args):
     print(f"{'swap':>8}: {human(st.swap)}")
     print(f"{'nattch':>8}: {st.nattch}")
     print(f"{'status':>8}: {status(st) or '-'}")
-    print(f"{'cpid':>8}: {st.cpid} ({record['command'] or 'gone'})")
-    print(f"{'lpid':>8}: {st.lpid}")
+    print(f"{'cpid':>8}: {st.cpid} {_paren(process_note(st.cpid))}")
+    if st.lpid == 0 and never_attached(st):
+        print(f"{'lpid':>8}: 0 (none: nobody ever attached)")
+    else:
+        print(f"{'lpid':>8}: {st.lpid} {_paren(process_note(st.lpid))}")
     for field in ("atime", "dtime", "ctime"):
         print(f"{field:>8}: {when(getattr(st, field))}")
-    print(f"{'orphan':>8}: {'yes' if record['orphan'] else 'no'}")
+    if record["orphan"]:
+        verdict = "yes"
+    elif is_orphan(st, keyed=True):
+        verdict = "no (keyed: an orphan only with --keyed)"
+    else:
+        verdict = "no"
+    print(f"{'orphan':>8}: {verdict}")
     return 0
+
+
+def _paren(note):
+    return note if note.startswith("(") else f"({note})"
 
 
 def cmd_limits(args):
@@ -203,30 +278,39 @@ def _rlimit(value):
 def _confirm(question):
     if not sys.stdin.isatty():
         raise Failure("refusing to remove without confirmation: not a terminal (use --yes)")
-    answer = input(f"{question} [y/N] ")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:  # ^D: no
+        print(file=sys.stderr)
+        return False
     return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_rm(args):
-    targets = [(shmid, None) for shmid in args.ids]
+    if args.keyed and not args.orphans:
+        raise UsageError("--keyed only applies to --orphans")
+    targets = list(args.ids)
     failed = False
     for key in args.key or ():
         try:
-            targets.append((sysvshm.shmget(key), key))
+            targets.append(sysvshm.shmget(key))
         except OSError as exc:
             print(f"sysvshm rm: key {key_hex(key)}: {exc.strerror}", file=sys.stderr)
             failed = True
     if args.orphans:
-        orphans = [st for st in sysvshm.segments() if is_orphan(st)]
+        orphans = [st for st in sysvshm.segments() if is_orphan(st, args.keyed)]
         if orphans and not args.dry_run and not args.yes:
             listing = ", ".join(f"{st.shmid} ({human(st.size)})" for st in orphans)
             if not _confirm(f"remove {len(orphans)} orphaned segment(s): {listing}?"):
                 print("nothing removed", file=sys.stderr)
                 return 1
-        targets.extend((st.shmid, None) for st in orphans)
+        targets.extend(st.shmid for st in orphans)
     if not targets and not failed:
+        if args.orphans:
+            print("no orphaned segments")
+            return 0
         raise Failure("nothing to remove: give segment ids, --key or --orphans")
-    for shmid, _ in targets:
+    for shmid in dict.fromkeys(targets):  # each once, in order
         failed |= not _remove_one(shmid, args)
     return 1 if failed else 0
 
@@ -234,7 +318,7 @@ def cmd_rm(args):
 def _remove_one(shmid, args):
     try:
         st = _find(shmid)
-        if args.orphans and shmid not in args.ids and not is_orphan(st):
+        if args.orphans and shmid not in args.ids and not is_orphan(st, args.keyed):
             # Re-checked just before removing: someone attached since the listing.
             print(f"skipped segment {shmid}: no longer orphaned", file=sys.stderr)
             return True
@@ -250,9 +334,27 @@ def _remove_one(shmid, args):
     return True
 
 
+def _shmmax():
+    try:
+        return sysvshm.limits().shmmax
+    except (OSError, AttributeError, NotImplementedError):
+        return None  # no IPC_INFO here: the kernel's error will say
+
+
 def cmd_create(args):
-    key = sysvshm.IPC_PRIVATE if args.key is None else args.key
-    print(sysvshm.shmget(key, args.size, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL | args.mode))
+    key = sysvshm.IPC_PRIVATE if args.key is None else args.key  # 0 is IPC_PRIVATE too
+    size = f"{human(args.size)} ({args.size} bytes)" if args.size >= 1024 else f"{args.size}B"
+    shmmax = _shmmax()
+    if shmmax is not None and args.size > shmmax:
+        raise Failure(f"size {size} is above the system limit kernel.shmmax={shmmax} "
+                      f"({human(shmmax)})")
+    try:
+        shmid = sysvshm.shmget(key, args.size, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL | args.mode)
+    except OSError as exc:
+        if exc.errno in (errno.ENOMEM, errno.ENOSPC, errno.EINVAL):
+            raise Failure(f"cannot create a segment of {size}: {exc}") from None
+        raise
+    print(shmid)
     return 0
 
 
@@ -303,11 +405,14 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("list", help="list segments, like ipcs -m")
+    p = sub.add_parser("list", help="list segments, like ipcs -m", epilog=ORPHAN_RULE)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--mine", action="store_true", help="only segments I own or created")
     p.add_argument("--orphans", action="store_true",
-                   help="only segments nobody is attached to whose creator is gone")
+                   help="only orphans: unattached, unkeyed, creator and last user gone "
+                        "(pid 0 is unknown: never an orphan; see below)")
+    p.add_argument("--keyed", action="store_true",
+                   help="count keyed segments as orphans too, by the same rule")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="everything about one segment")
@@ -321,18 +426,25 @@ def build_parser():
 
     p = sub.add_parser("rm", help="remove segments, like ipcrm -m",
                        description="Mark segments for destruction (IPC_RMID); the kernel "
-                                   "frees each when its last process detaches.")
+                                   "frees each when its last process detaches.",
+                       epilog=ORPHAN_RULE)
     p.add_argument("ids", nargs="*", type=parse_id, metavar="ID", help="segment ids")
-    p.add_argument("--key", type=parse_key, action="append", help="remove by key (repeatable)")
+    p.add_argument("--key", type=parse_rm_key, action="append",
+                   help="remove by key (repeatable; not 0, IPC_PRIVATE: use the id)")
     p.add_argument("--orphans", action="store_true",
-                   help="remove every segment nobody is attached to whose creator is gone")
+                   help="remove every orphan: unattached, unkeyed, creator and last user gone "
+                        "(pid 0 is unknown: never an orphan; see below)")
+    p.add_argument("--keyed", action="store_true",
+                   help="with --orphans: count keyed segments as orphans too, by the same rule")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("-n", "--dry-run", action="store_true", help="only say what would go")
     p.set_defaults(func=cmd_rm)
 
     p = sub.add_parser("create", help="create a segment and print its id")
-    p.add_argument("--size", type=parse_size, required=True, help="bytes; K, M, G suffixes")
-    p.add_argument("--key", type=parse_key, help="key (default IPC_PRIVATE); fails if taken")
+    p.add_argument("--size", type=parse_size, required=True,
+                   help="bytes; K, M, G, T, P suffixes (1024-based)")
+    p.add_argument("--key", type=parse_key,
+                   help="key (default and 0: IPC_PRIVATE, a new unkeyed segment); fails if taken")
     p.add_argument("--mode", type=parse_mode, default=0o600, help="octal permissions (600)")
     p.set_defaults(func=cmd_create)
 
@@ -347,8 +459,19 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (Failure, OSError, ValueError) as exc:
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a broken pipe is still ours to handle
+        return code
+    except UsageError as exc:
+        print(f"sysvshm {args.command}: error: {exc} (see --help)", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (sysvshm list | head): stop quietly, as ls does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+    except (Failure, OSError, ValueError, OverflowError, NotImplementedError) as exc:
         detail = str(exc)
         print(f"sysvshm {args.command}: {detail}", file=sys.stderr)
         return 1

@@ -105,10 +105,16 @@ def remove(shmid: Optional[int] = None, key: Optional[int] = None) -> None:
         _shm.shmctl(shmid, _shm.IPC_RMID)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (in this pid namespace)."""
+def pid_alive(pid: int) -> Optional[bool]:
+    """Whether a process with this pid exists, as this process's pid namespace sees it.
+
+    None for pid <= 0, meaning *unknown*: the kernel reports pid 0 for a process
+    in a pid namespace the caller cannot see (containers of one pod may share IPC
+    but not pids), and for a segment nobody has attached to (lpid). Never treat
+    None as "gone". PermissionError from kill(pid, 0) means the process exists.
+    """
     if pid <= 0:
-        return False
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -118,13 +124,44 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def is_orphan(st: stat_result) -> bool:
-    """Nobody is attached and the creator is gone: nothing will ever remove it."""
-    return st.nattch == 0 and not pid_alive(st.cpid)
+def _gone(pid: int) -> bool:
+    """The pid is known (> 0) and kill(pid, 0) says no such process (ESRCH)."""
+    return pid > 0 and pid_alive(pid) is False
+
+
+def never_attached(st: stat_result) -> bool:
+    """No process ever attached to the segment, so it has no last user (lpid 0)."""
+    return st.atime == 0 and st.dtime == 0
+
+
+def is_orphan(st: stat_result, keyed: bool = False) -> bool:
+    """Whether nothing will ever use or remove the segment; conservative.
+
+    True only when nobody is attached (nattch 0), it is not already marked for
+    destruction, its key is IPC_PRIVATE (any key if *keyed*), its creator (cpid)
+    is known and gone, and its last user (lpid) is known and gone or there never
+    was one (nobody ever attached: atime and dtime are 0). A pid is known when it
+    is > 0 and gone when kill(pid, 0) fails with ESRCH; pid 0 means unknown.
+    """
+    if st.nattch != 0 or st.removed:
+        return False
+    if st.key != _shm.IPC_PRIVATE and not keyed:
+        return False
+    if not _gone(st.cpid):
+        return False
+    if st.lpid == 0 and never_attached(st):
+        return True
+    return _gone(st.lpid)
 
 
 def command_of(pid: int) -> Optional[str]:
-    """The command line of *pid* where /proc lets us read it, else None."""
+    """The command line of *pid* where /proc lets us read it, else None.
+
+    None too for pid <= 0 (unknown) and when /proc belongs to another pid
+    namespace than this process's, where /proc/PID would be some other process.
+    """
+    if pid <= 0 or not _proc_is_ours():
+        return None
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             raw = f.read()
@@ -137,3 +174,11 @@ def command_of(pid: int) -> Optional[str]:
         except OSError:
             return None
     return " ".join(part.decode(errors="replace") for part in raw.rstrip(b"\0").split(b"\0"))
+
+
+def _proc_is_ours() -> bool:
+    """Whether /proc shows this process's pid namespace (/proc/self is our pid)."""
+    try:
+        return os.readlink("/proc/self") == str(os.getpid())
+    except OSError:
+        return False

@@ -173,6 +173,141 @@ def test_rm_orphans_never_touches_attached():
     _proc.in_child(_rm_orphans_in_private_namespace)
 
 
+CLONE_NEWPID = 0x20000000
+
+
+def unshare_pid():
+    """Put this process's next children in a new pid namespace (needs root)."""
+    if hasattr(os, "unshare"):
+        os.unshare(CLONE_NEWPID)
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWPID) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+_can_unshare_pid = None
+
+
+def can_unshare_pid():
+    """Whether a child may make private IPC and pid namespaces (its child is pid 1)."""
+    global _can_unshare_pid
+    if _can_unshare_pid is None:
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                _proc.unshare_ipc()
+                unshare_pid()
+                child = os.fork()
+                if child == 0:
+                    os._exit(0 if os.getpid() == 1 else 1)
+                status = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        _can_unshare_pid = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    return _can_unshare_pid
+
+
+def _orphans_seen_from_another_pid_namespace(never, used):
+    # pid 1 of a new pid namespace: the creator of never and used (our parent,
+    # alive) is in the namespace above, which this one cannot see: cpid 0, lpid 0.
+    assert os.getpid() == 1
+    segs = {st.shmid: st for st in sysvshm.segments()}
+    assert (segs[never].cpid, segs[never].lpid, segs[never].nattch) == (0, 0, 0)
+    assert (segs[used].cpid, segs[used].lpid, segs[used].nattch) == (0, 0, 0)
+    assert segs[used].atime and segs[never].key == segs[used].key == sysvshm.IPC_PRIVATE
+    # A real orphan as this namespace sees it: made by a child that has exited.
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, str(sysvshm.shmget(sysvshm.IPC_PRIVATE, 4096, 0o600)).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    control = int(os.read(r, 100))
+    listed = {r["shmid"] for r in json.loads(capture("list", "--orphans", "--json").stdout)}
+    assert listed == {control}
+    records = {r["shmid"]: r for r in json.loads(capture("list", "--json").stdout)}
+    assert records[used]["orphan"] is False and records[never]["orphan"] is False
+    info = capture("info", str(used)).stdout
+    assert "cpid: 0 (unknown)" in info and "orphan: no" in info
+    result = capture("rm", "--orphans", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"removed segment {control} (key 0x00000000, 4.0K)\n"
+    assert [st.shmid for st in sysvshm.segments()] == sorted([never, used])
+
+
+def _cpid_0_is_never_an_orphan():
+    _proc.unshare_ipc()  # rm --orphans acts on the whole (here: private) IPC namespace
+    # This process creates two unkeyed segments, detaches and stays alive.
+    never = sysvshm.shmget(sysvshm.IPC_PRIVATE, 8192, 0o600)  # never attached
+    used = sysvshm.shmget(sysvshm.IPC_PRIVATE, 8192, 0o600)
+    sysvshm.shmat(used).close()
+    unshare_pid()
+    try:
+        _proc.in_child(_orphans_seen_from_another_pid_namespace, never, used)
+        for shmid in (never, used):
+            st = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+            assert not st.removed and st.cpid == os.getpid()
+    finally:
+        for shmid in (never, used):
+            sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+
+
+@pytest.mark.skipif(not can_unshare_pid(),
+                    reason="cannot make private IPC and pid namespaces (needs CAP_SYS_ADMIN)")
+def test_rm_orphans_spares_segments_of_unseen_processes():
+    """pid 0 (a process in a pid namespace the caller cannot see) is unknown, never gone."""
+    _proc.in_child(_cpid_0_is_never_an_orphan)
+
+
+def _keyed_only_with_keyed():
+    _proc.unshare_ipc()
+    key = 0x5EC0FFEE
+    result = run("create", "--size", "8K", "--key", hex(key))  # its creator has exited
+    assert result.returncode == 0, result.stderr
+    shmid = int(result.stdout)
+    try:
+        st = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+        assert st.key == key and st.nattch == 0
+        assert json.loads(capture("list", "--orphans", "--json").stdout) == []
+        assert json.loads(capture("list", "--json").stdout)[0]["orphan"] is False
+        keyed = json.loads(capture("list", "--orphans", "--keyed", "--json").stdout)
+        assert [(r["shmid"], r["orphan"]) for r in keyed] == [(shmid, True)]
+        assert "orphan: no (keyed" in capture("info", str(shmid)).stdout
+        result = capture("rm", "--orphans", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "no orphaned segments\n"
+        assert not sysvshm.shmctl(shmid, sysvshm.IPC_STAT).removed
+        result = capture("rm", "--orphans", "--keyed", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"removed segment {shmid} (key {hex(key)}, 8.0K)\n"
+        with pytest.raises(FileNotFoundError):
+            sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+    finally:
+        try:
+            sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+        except FileNotFoundError:
+            pass
+
+
+@_proc.needs_ipc_namespace()
+def test_rm_orphans_keeps_keyed_segments_unless_keyed():
+    _proc.in_child(_keyed_only_with_keyed)
+
+
+def test_orphan_rule_in_help():
+    for sub in ("list", "rm"):
+        out = " ".join(run(sub, "--help").stdout.split())
+        assert "--keyed" in out and "IPC_PRIVATE" in out and "pid 0" in out, sub
+        assert "last user (lpid)" in out and "never an orphan" in out, sub
+
+
 def test_rm_segment_removed_meanwhile(orphan):
     sysvshm.shmctl(orphan, sysvshm.IPC_RMID)
     line = assert_one_line_error(run("rm", str(orphan)), 1)
@@ -204,6 +339,93 @@ def test_bad_input_is_one_line(args, status, needle):
         args = (args,)
     line = assert_one_line_error(run(*args), status)
     assert needle in line
+
+
+@pytest.mark.parametrize("args,status,needle", [
+    (("create", "--size", "9999999T"), 2, "too large"),
+    (("create", "--size", str(2**64)), 2, "too large"),
+    (("create", "--size", "8192P"), 2, str(sys.maxsize)),
+    (("create", "--size", "9" * 5000), 2, "too large"),
+    (("create", "--size", "\u0663K"), 2, "invalid size"),
+    (("create", "--size", "1K", "--mode", "\u0667\u0667\u0667"), 2, "invalid mode"),
+    (("create", "--size", "1K", "--key", "9" * 5000), 2, "32 bits"),
+    (("info", "\u0663"), 2, "invalid segment id"),
+    (("info", "9" * 5000), 2, "out of range"),
+    (("rm", "--key", "0"), 2, "key 0 (IPC_PRIVATE) cannot be removed by key; use its id"),
+    (("rm", "--key", "0x00000000"), 2, "IPC_PRIVATE"),
+    (("rm", "--keyed"), 2, "--keyed only applies to --orphans"),
+])
+def test_more_bad_input_is_one_line(args, status, needle):
+    line = assert_one_line_error(run(*args), status)
+    assert needle in line and len(line) < 300
+
+
+def test_create_unallocatable_size_names_it():
+    result = run("create", "--size", "1P")
+    if result.returncode == 0:  # vm.overcommit_memory=1 lets it through
+        sysvshm.shmctl(int(result.stdout), sysvshm.IPC_RMID)
+        pytest.skip("this kernel allocates a 1 PiB segment")
+    line = assert_one_line_error(result, 1)
+    assert "1.0P (1125899906842624 bytes)" in line
+
+
+def _create_above_shmmax():
+    _proc.unshare_ipc()  # kernel.shmmax is per IPC namespace
+    with open("/proc/sys/kernel/shmmax", "w") as f:
+        f.write(str(1 << 20))
+    line = assert_one_line_error(capture("create", "--size", "2M"), 1)
+    assert "2.0M (2097152 bytes)" in line and "kernel.shmmax=1048576" in line
+
+
+@_proc.needs_ipc_namespace()
+def test_create_above_shmmax_names_size_and_limit():
+    _proc.in_child(_create_above_shmmax)
+
+
+def test_create_key_0_is_ipc_private():
+    result = run("create", "--size", "8K", "--key", "0")
+    assert result.returncode == 0, result.stderr
+    shmid = int(result.stdout)
+    try:
+        assert sysvshm.shmctl(shmid, sysvshm.IPC_STAT).key == sysvshm.IPC_PRIVATE
+    finally:
+        sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+
+
+def test_rm_missing_ids_one_line_each():
+    result = run("rm", "2147483646", "2147483647")
+    assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and all("no segment has id" in line for line in lines)
+
+
+def test_rm_same_segment_twice(orphan):
+    result = run("rm", str(orphan), str(orphan))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(f"removed segment {orphan}") == 1
+
+
+def test_confirm_eof_is_no(monkeypatch):
+    from sysvshm import _cli
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    def eof(prompt):
+        raise EOFError
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr("builtins.input", eof)
+    assert _cli._confirm("remove?") is False
+
+
+def test_closed_stdout_is_quiet():
+    with subprocess.Popen([sys.executable, "-m", "sysvshm", "limits"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd="/") as proc:
+        proc.stdout.close()  # the reader is gone (sysvshm limits | head -0)
+        err = proc.stderr.read()
+    assert proc.returncode in (0, 1) and err == ""
 
 
 def test_create_too_big_names_the_limit():

@@ -115,3 +115,65 @@ def test_table_walk_fallback_agrees_with_proc(make_shm):
     listed = {st.shmid: st for st in sysvshm.segments()}
     assert walked[seg.shmid]._replace(atime=0) == listed[seg.shmid]._replace(
         rss=None, swap=None, atime=0)
+
+
+def _dead_pid():
+    """The pid of a child that has exited and been reaped: provably gone (ESRCH)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def _stat(**fields):
+    """A stat_result as segments() builds them: an unkeyed, unattached segment whose
+    creator is gone and that nobody ever attached (lpid 0, atime and dtime 0)."""
+    from sysvshm._types import stat_result
+
+    base = dict(shmid=1, key=0, uid=0, gid=0, cuid=0, cgid=0, mode=0o600, size=4096,
+                atime=0, dtime=0, ctime=1700000000, cpid=_dead_pid(), lpid=0, nattch=0,
+                removed=False, locked=False, rss=0, swap=0)
+    base.update(fields)
+    return stat_result(**base)
+
+
+def test_is_orphan_needs_known_gone_pids():
+    from sysvshm._inventory import is_orphan
+
+    dead, used = _dead_pid(), dict(atime=1700000001, dtime=1700000002)
+    assert is_orphan(_stat())  # creator gone, nobody ever attached
+    assert is_orphan(_stat(lpid=dead, **used))  # creator and last user gone
+    # pid 0: the process is in a pid namespace we cannot see. Unknown, never gone.
+    assert not is_orphan(_stat(cpid=0))
+    assert not is_orphan(_stat(cpid=0, lpid=0, **used))
+    assert not is_orphan(_stat(cpid=0, lpid=dead, **used))
+    assert not is_orphan(_stat(lpid=0, **used))  # someone attached: lpid 0 is unknown
+    assert not is_orphan(_stat(cpid=-1))
+    # A live creator or last user (ourselves; pid 1 is alive even if kill says EPERM).
+    assert not is_orphan(_stat(cpid=os.getpid()))
+    assert not is_orphan(_stat(lpid=os.getpid(), **used))
+    assert not is_orphan(_stat(lpid=1, **used))
+    assert not is_orphan(_stat(cpid=0), keyed=True)
+
+
+def test_is_orphan_attached_removed_or_keyed():
+    from sysvshm._inventory import is_orphan
+
+    assert not is_orphan(_stat(nattch=1))
+    assert not is_orphan(_stat(removed=True))
+    for key in (42, -1, 0x7FFFFFFF):
+        assert not is_orphan(_stat(key=key))  # made on purpose, maybe to outlive its creator
+        assert is_orphan(_stat(key=key), keyed=True)
+        assert not is_orphan(_stat(key=key, cpid=0), keyed=True)
+        assert not is_orphan(_stat(key=key, nattch=2), keyed=True)
+
+
+def test_pid_alive_unknown_for_pid_0():
+    from sysvshm._inventory import command_of, pid_alive
+
+    assert pid_alive(0) is None and pid_alive(-5) is None  # unknown, not False
+    assert pid_alive(os.getpid()) is True and pid_alive(1) is True
+    assert pid_alive(_dead_pid()) is False
+    assert command_of(0) is None
+    assert command_of(os.getpid())
