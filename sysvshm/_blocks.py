@@ -125,21 +125,43 @@ def _remove(shmid):
         pass
 
 
+def reclaim_one(st):
+    """Remove the abandoned tracked block *st* once its header confirms it.
+
+    Metadata has already said it is ours (a foreign segment passes that test by
+    chance with odds of 1 in 4095 if it holds one of our keys), so it may be
+    attached and its header read, without faulting; it is removed only if the
+    header is a tracked block's whose name hashes to the segment's key.
+    """
+    if not abandoned(st):
+        return False
+    try:
+        seg = _shm.shm(shmid=st.shmid, access=ACCESS_READ)
+    except (FileNotFoundError, PermissionError):
+        return False
+    try:
+        header = header_of(seg)
+        alone = seg.stat().nattch == 1  # nobody attached since the metadata was read
+    finally:
+        seg.close()
+    if (not alone or header is None or not header[2] & TRACKED
+            or key_of(header[0]) != st.key & 0xFFFFFFFF):
+        return False
+    _remove(st.shmid)
+    return True
+
+
 def reclaim(all_users=False):
-    """Remove abandoned tracked blocks; return their ids.
+    """Remove abandoned tracked blocks (see reclaim_one()); return their ids.
 
     Only this user's (owner or creator), unless *all_users* (the command line,
-    acting for an administrator). Metadata only: nothing is attached.
+    acting for an administrator).
     """
     from sysvshm import _inventory
 
     me = os.geteuid()
-    gone = []
-    for st in _inventory.segments():
-        if abandoned(st) and (all_users or me in (st.uid, st.cuid)):
-            _remove(st.shmid)
-            gone.append(st.shmid)
-    return gone
+    return [st.shmid for st in _inventory.segments()
+            if abandoned(st) and (all_users or me in (st.uid, st.cuid)) and reclaim_one(st)]
 
 
 # -- the header --------------------------------------------------------------------
@@ -239,7 +261,7 @@ def attach(name, ident, readonly=False):
     if st is None or kind(st) is None:
         raise not_found(name)  # no segment, or one that is not ours: never attached
     if abandoned(st):
-        _remove(shmid)
+        reclaim_one(st)
         raise not_found(name)
     if st.atime == 0:
         # Its creator has not attached it yet. Nobody else attaches such a block:
@@ -314,8 +336,9 @@ def _check_holder(name, ident, key):
         raise exists(name, f": the System V key {key:#010x} of this name is in use "
                            f"by a segment that is not a sysvshm block")
     if abandoned(st):
-        _remove(shmid)
-        return
+        if reclaim_one(st):
+            return
+        raise exists(name)
     if st.atime == 0:
         raise exists(name)  # being set up (see attach())
     try:

@@ -493,3 +493,43 @@ def test_console_script_is_installed():
         pytest.skip("console script not next to this interpreter")
     result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == f"sysvshm {sysvshm.__version__}"
+
+
+def _abandoned_blocks_go_and_lookalikes_stay():
+    from sysvshm import _blocks
+
+    _proc.unshare_ipc()
+    made = subprocess.run(
+        [sys.executable, "-c", "from sysvshm import shared_memory as s\n"
+         "b = s.SharedMemory(create=True, size=100)\nprint(b._shmid)"],
+        cwd="/", capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    block = int(made.stdout)  # a tracked block whose only user has exited
+    # A lookalike: a key and a size that pass the metadata test, but no header.
+    key = 0x5EC0FFEE
+    fake = sysvshm.shmget(key, _blocks.segment_size(key, 100, True),
+                          sysvshm.IPC_CREAT | 0o600)
+    sysvshm.shmat(fake).close()  # attached once, as a block's creator would have
+    try:
+        for shmid in (block, fake):
+            assert _blocks.abandoned(sysvshm.shmctl(shmid, sysvshm.IPC_STAT))
+        listed = {r["shmid"] for r in json.loads(capture("list", "--orphans", "--json").stdout)}
+        assert listed == {block, fake}
+        result = capture("rm", "--orphans", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert f"removed segment {block}" in result.stdout
+        assert "not a confirmed abandoned sysvshm block" in result.stderr
+        with pytest.raises(FileNotFoundError):
+            sysvshm.shmctl(block, sysvshm.IPC_STAT)
+        assert sysvshm.shmctl(fake, sysvshm.IPC_STAT).key == key
+    finally:
+        for shmid in (block, fake):
+            try:
+                sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+            except FileNotFoundError:
+                pass
+
+
+@_proc.needs_ipc_namespace()
+def test_rm_orphans_removes_abandoned_tracked_blocks_once_their_header_confirms():
+    _proc.in_child(_abandoned_blocks_go_and_lookalikes_stay)
