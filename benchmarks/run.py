@@ -12,10 +12,12 @@ import argparse
 import ctypes
 import mmap
 import os
+import re
 import statistics
 import subprocess
 import sys
 import textwrap
+import time
 import timeit
 
 import sysvshm
@@ -344,6 +346,68 @@ def fresh_reader(size, number):
     return w
 
 
+NAMED_ATTACHER = textwrap.dedent("""
+    import sys, time
+    kind = sys.argv[1]
+    names = sys.stdin.read().split()
+    if kind == "stdlib":
+        from multiprocessing import resource_tracker, shared_memory
+        resource_tracker.ensure_running()  # its start is not an attach's cost
+    else:
+        from sysvshm import shared_memory
+    kept = []
+    t0 = time.perf_counter()
+    for name in names:
+        kept.append(shared_memory.SharedMemory(name))
+    elapsed = time.perf_counter() - t0
+    for block in kept:
+        if kind == "stdlib":  # or this process's tracker would unlink them at exit
+            resource_tracker.unregister(block._name, "shared_memory")
+        block.close()
+    print(elapsed / len(names))
+""")
+
+
+def named_blocks(n):
+    """Create *n* named blocks, then attach each by name from a fresh process.
+
+    A lookup by name must cost the same whatever the number of blocks: the rows
+    for n = 10, 1000 and 3000 should be flat, and within 2x the stdlib's.
+    """
+    create = Workload(f"create {n} named blocks", "multiprocessing",
+                      "per block: <= 2x stdlib, flat in n")
+    attach = Workload(f"fresh process attaches {n} by name", "multiprocessing",
+                      "per block: <= 2x stdlib, flat in n")
+    pending = {"multiprocessing": [], "sysvshm.shared_memory": []}
+
+    def cycle(backend, module, kind):
+        def timer():
+            names = [f"sysvshm_bench_{os.getpid()}_{i}" for i in range(n)]
+            made = []
+            try:
+                t0 = time.perf_counter()
+                for name in names:
+                    made.append(module.SharedMemory(name, create=True, size=64))
+                per_create = (time.perf_counter() - t0) / n
+                result = subprocess.run([sys.executable, "-P", "-c", NAMED_ATTACHER, kind],
+                                        input="\n".join(names), capture_output=True,
+                                        text=True, check=True)
+                pending[backend].append(float(result.stdout))
+            finally:
+                for block in made:
+                    block.close()
+                    block.unlink()
+            return per_create
+        return timer
+
+    create.add("multiprocessing", cycle("multiprocessing", mp_shared_memory, "stdlib"))
+    create.add("sysvshm.shared_memory", cycle("sysvshm.shared_memory", sysv_shared_memory,
+                                              "sysvshm"))
+    for backend in pending:
+        attach.add(backend, lambda backend=backend: pending[backend].pop(0))
+    return [create, attach]
+
+
 # -- running and reporting ----------------------------------------------------------------
 
 def measure(workload, rounds):
@@ -371,6 +435,8 @@ def main(argv=None):
     parser.add_argument("--hugepages", action="store_true",
                         help="as root, reserve 2 MiB huge pages for the run (restored at the "
                              "end) so that the SHM_HUGETLB row is measured")
+    parser.add_argument("--only", metavar="REGEX",
+                        help="run only the workloads whose name matches REGEX")
     args = parser.parse_args(argv)
     restore = reserve_huge_pages(40) if args.hugepages else None
     try:
@@ -393,6 +459,7 @@ def run_plan(args):
         lambda: bulk_copy(256 * MiB if not q else 64 * MiB, 2),
         lambda: [first_touch(256 * MiB if not q else 64 * MiB, 1)],
         lambda: [fresh_reader(64 * MiB, 1 if q else 2)],
+        *[lambda n=n: named_blocks(n) for n in (10, 1000, 3000)],
     ]
     print(f"sysvshm {sysvshm.__version__}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {rounds} rounds, "
@@ -401,6 +468,8 @@ def run_plan(args):
     results = {}
     for make in plan:
         for workload in make():
+            if args.only and not re.search(args.only, workload.name):
+                continue
             medians = measure(workload, rounds)
             base = medians[workload.baseline]
             for i, (name, value) in enumerate(medians.items()):
