@@ -362,13 +362,11 @@ def unlink(seg):
     IPC_RMID is issued whatever the header says (another process may have
     scribbled on it): the segment is ours, known by the id we attached.
     """
+    shmid = seg.shmid  # readable even if another thread closes seg from here on
     first = not unlinked(seg)
     if first:
         mark_unlinked(seg)
-    try:
-        seg.remove()
-    except FileNotFoundError:
-        pass
+    _remove(shmid)
     return first
 
 
@@ -396,7 +394,10 @@ class _KeepAlive:
     def keep(self, seg):
         """Keep *seg* attached (True), or close it if it is not worth keeping."""
         with self._lock:
-            if seg.shmid not in self._segs and not unlinked(seg):
+            kept = self._segs.get(seg.shmid)
+            if kept is seg:
+                return True
+            if kept is None and not seg.closed and not unlinked(seg):
                 self._segs[seg.shmid] = seg
                 self._order.append(seg.shmid)
                 return True
@@ -421,7 +422,7 @@ class _KeepAlive:
                 seg = self._segs.get(shmid)
                 if seg is None:
                     continue
-                if unlinked(seg):
+                if seg.closed or unlinked(seg):
                     del self._segs[shmid]
                     gone.append(seg)
                 else:

@@ -31,6 +31,7 @@ import re
 import secrets
 import struct
 import sys
+import threading
 import types
 from functools import partial
 
@@ -77,6 +78,7 @@ class SharedMemory:
                 seg = _blocks.create(name, _blocks.identity(name), size, tracked)
         else:
             seg, size, tracked = _blocks.attach(name, _blocks.identity(name))
+        self._lock = threading.Lock()  # close() and unlink() from several threads
         self._name = name
         self._seg = seg
         self._shmid = seg.shmid
@@ -116,6 +118,13 @@ class SharedMemory:
     def close(self):
         """Release this object's access; the block lives on (see unlink())."""
         _blocks.keepalive.sweep()
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return  # __init__ failed: nothing was made
+        with lock:
+            self._close()
+
+    def _close(self):
         if self._buf is not None:
             self._buf.release()
             self._buf = None
@@ -136,21 +145,30 @@ class SharedMemory:
     def unlink(self):
         """Remove the name; the memory goes once every process has closed it."""
         _blocks.keepalive.sweep()
+        with self._lock:
+            self._unlink()
+
+    def _unlink(self):
         seg = self._seg if self._seg is not None else _blocks.keepalive.get(self._shmid)
-        borrowed = seg is None
-        if borrowed:
+        first = None
+        if seg is not None:
             try:
-                seg = _blocks.attach(self._name, _blocks.identity(self._name))[0]
-            except PermissionError:
-                raise
+                first = _blocks.unlink(seg)
+            except ValueError:
+                if not seg.closed:
+                    raise
+                # A keep-alive attach another thread let go of meanwhile: by name.
+        if first is None:
+            try:
+                borrowed = _blocks.attach(self._name, _blocks.identity(self._name))[0]
             except (FileNotFoundError, ValueError):
                 raise _blocks.not_found(self._name) from None
-        try:
-            if not _blocks.unlink(seg):
-                raise _blocks.not_found(self._name)
-        finally:
-            if borrowed:
-                seg.close()
+            try:
+                first = _blocks.unlink(borrowed)
+            finally:
+                borrowed.close()
+        if not first:
+            raise _blocks.not_found(self._name)
         _blocks.keepalive.drop(self._shmid)
 
 

@@ -177,7 +177,10 @@ def test_scribbled_block_headers_give_clean_errors(size, track, writes):
         except FileNotFoundError:
             pass
         else:
-            assert again.size == size  # a header that survived must still tell the truth
+            # A writer may change the size within the page of padding the kernel's
+            # metadata cannot tell apart, never beyond the segment.
+            assert 0 <= again.size <= size + 4095 and len(again.buf) == again.size
+            assert again.size <= len(again._seg) - _blocks.HEADER
             bytes(again.buf)
             again.close()
     finally:
