@@ -178,7 +178,13 @@ def process_note(pid):
         return "(unknown)"  # pid 0: a pid namespace we cannot see
     if not alive:
         return "(gone)"
-    return command_of(pid) or "?"
+    return _printable(command_of(pid) or "?")
+
+
+def _printable(text):
+    """One line of text: a command line may hold newlines (python -c "...") or
+    escape sequences, which must not break the table or reach the terminal."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def when(ts):

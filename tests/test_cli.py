@@ -533,3 +533,20 @@ def _abandoned_blocks_go_and_lookalikes_stay():
 @_proc.needs_ipc_namespace()
 def test_rm_orphans_removes_abandoned_tracked_blocks_once_their_header_confirms():
     _proc.in_child(_abandoned_blocks_go_and_lookalikes_stay)
+
+
+def test_list_table_stays_one_line_per_segment_whatever_the_command(tmp_path):
+    # A creator started as python -c "...\n..." has newlines in its command line.
+    code = "import sysvshm, sys\nseg = sysvshm.shm(size=4096)\nprint(seg.shmid, flush=True)\n" \
+           "sys.stdin.read()\nseg.remove()\nx = '\x1b[2J'"
+    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True, cwd="/") as proc:
+        _proc.started(proc.pid)
+        shmid = int(proc.stdout.readline())
+        try:
+            out = run("list").stdout.splitlines()
+            rows = [line for line in out if line.split()[1:2] == [str(shmid)]]
+            assert len(rows) == 1 and "\\x0a" in rows[0] and "\x1b" not in rows[0]
+            assert all(len(line.split()) >= 9 for line in out[1:])
+        finally:
+            proc.communicate("")
