@@ -161,6 +161,9 @@ cdef class _Buffer:
         cdef char *addr = self._data
         cdef Py_ssize_t size = self._size
         if addr == NULL:
+            # Closed already; in a fork child, a release deferred for pins of
+            # threads that did not survive the fork happens now (see _pinned).
+            self._pinned()
             return 0
         # Clear the field before the GIL goes: from here on every other thread
         # sees a closed object.
