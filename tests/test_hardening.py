@@ -189,31 +189,49 @@ def test_3_lookup_of_a_huge_page_segment_without_pages_cannot_raise_sigbus():
     assert out.split() == ["FileNotFoundError", "FileExistsError"]
 
 
-def test_3_lookup_touches_no_other_segment(blocks_made):
-    others = [shared_memory.SharedMemory(create=True, size=10) for _ in range(20)]
-    blocks_made.extend(others)
-    private = sysvshm.shm(size=_blocks.HEADER + 10)
-    private.remove()
-    try:
-        target = shared_memory.SharedMemory(create=True, size=10)
-        blocks_made.append(target)
-        ids = [b._shmid for b in others] + [private.shmid]
-        before = {i: _segment_row(i) for i in ids}
-        # From a fresh process (a forked one would detach what it inherited), so
-        # that an attach would show in lpid at once (atime counts whole seconds).
-        assert_exits_cleanly(f"""
-            from sysvshm import shared_memory
-            shared_memory.SharedMemory({target.name!r}).close()
-            try:
-                shared_memory.SharedMemory({unique_name("missing")!r})
-            except FileNotFoundError:
-                pass
-            else:
-                raise AssertionError("found")
-        """)
-        assert {i: _segment_row(i) for i in ids} == before
-    finally:
-        private.close()
+HOLDER = """
+import sys, sysvshm
+from sysvshm import _blocks, shared_memory
+others = [shared_memory.SharedMemory(create=True, size=10) for _ in range(20)]
+private = sysvshm.shm(size=_blocks.HEADER + 10)
+private.remove()
+target = shared_memory.SharedMemory(create=True, size=10)
+print(target.name, *[b._shmid for b in others], private.shmid, flush=True)
+sys.stdin.read()
+for b in others + [target]:
+    b.close()
+    b.unlink()
+private.close()
+"""
+
+
+def test_3_lookup_touches_no_other_segment():
+    # The segments are made and held by one process and looked up from another,
+    # both fresh (not forked from this one: exec detaches what a fork inherited,
+    # which would change every lpid); an attach by the lookup would show in lpid
+    # at once (atime counts whole seconds).
+    with subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True, cwd="/") as holder:
+        _proc.started(holder.pid)
+        try:
+            name, *ids = holder.stdout.readline().split()
+            ids = [int(i) for i in ids]
+            before = {i: _segment_row(i) for i in ids}
+            assert {row[2] for row in before.values()} == {holder.pid}
+            assert_exits_cleanly(f"""
+                from sysvshm import shared_memory
+                shared_memory.SharedMemory({name!r}).close()
+                try:
+                    shared_memory.SharedMemory({unique_name("missing")!r})
+                except FileNotFoundError:
+                    pass
+                else:
+                    raise AssertionError("found")
+            """)
+            assert {i: _segment_row(i) for i in ids} == before
+        finally:
+            holder.communicate("")
+    assert holder.returncode == 0
 
 
 def test_3_abandoned_tracked_block_is_reclaimed_by_the_next_lookup():
