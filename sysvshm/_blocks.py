@@ -17,11 +17,12 @@ block. So a lookup is three or four system calls whatever the number of
 segments on the machine, and touches no segment but the one it returns.
 
 Lifetime of tracked blocks: every process using one keeps it attached until it
-ends or unlinks the block (``keep()``), so a tracked block with nobody attached
-that was attached once is *abandoned*: all its users are gone, however they
-ended. The next lookup or creation of its name removes it (as a stdlib block is
-unlinked by the resource tracker), and so does ``reclaim()``, which runs once
-per process before its first creation and from ``sysvshm rm --orphans``.
+ends or unlinks the block (``keepalive``), so a tracked block with nobody
+attached that was attached once is *abandoned*: all its users are gone, however
+they ended. No lookup attaches such a block; the next lookup or creation of its
+name removes it (if it is the caller's own; metadata decides, nothing is
+attached), as a stdlib block is unlinked by its resource tracker. Blocks whose
+names are never used again stay until ``sysvshm rm --orphans --keyed``.
 """
 import errno
 import hashlib
@@ -125,43 +126,17 @@ def _remove(shmid):
         pass
 
 
-def reclaim_one(st):
-    """Remove the abandoned tracked block *st* once its header confirms it.
-
-    Metadata has already said it is ours (a foreign segment passes that test by
-    chance with odds of 1 in 4095 if it holds one of our keys), so it may be
-    attached and its header read, without faulting; it is removed only if the
-    header is a tracked block's whose name hashes to the segment's key.
-    """
-    if not abandoned(st):
-        return False
-    try:
-        seg = _shm.shm(shmid=st.shmid, access=ACCESS_READ)
-    except (FileNotFoundError, PermissionError):
-        return False
-    try:
-        header = header_of(seg)
-        alone = seg.stat().nattch == 1  # nobody attached since the metadata was read
-    finally:
-        seg.close()
-    if (not alone or header is None or not header[2] & TRACKED
-            or key_of(header[0]) != st.key & 0xFFFFFFFF):
-        return False
+def _reclaim(st):
+    """Remove the abandoned block *st* of a name being looked up or created, if it
+    is the caller's own (uid or cuid). Metadata only, nothing is attached: the
+    segment holds the very key the name hashes to and its key's size signature
+    (a foreign segment has odds of about 1 in 2**44 of that), and no library
+    process ever attaches a tracked block with nobody attached, so there is no
+    user to lose. True if it is gone."""
+    if os.geteuid() not in (st.uid, st.cuid):
+        return False  # another user's: theirs (or their administrator's) to remove
     _remove(st.shmid)
     return True
-
-
-def reclaim(all_users=False):
-    """Remove abandoned tracked blocks (see reclaim_one()); return their ids.
-
-    Only this user's (owner or creator), unless *all_users* (the command line,
-    acting for an administrator).
-    """
-    from sysvshm import _inventory
-
-    me = os.geteuid()
-    return [st.shmid for st in _inventory.segments()
-            if abandoned(st) and (all_users or me in (st.uid, st.cuid)) and reclaim_one(st)]
 
 
 # -- the header --------------------------------------------------------------------
@@ -261,8 +236,8 @@ def attach(name, ident, readonly=False):
     if st is None or kind(st) is None:
         raise not_found(name)  # no segment, or one that is not ours: never attached
     if abandoned(st):
-        reclaim_one(st)
-        raise not_found(name)
+        _reclaim(st)
+        raise not_found(name)  # its users are gone: never attached again
     if st.atime == 0:
         # Its creator has not attached it yet. Nobody else attaches such a block:
         # an attach would make it look abandoned the moment it ended.
@@ -279,24 +254,16 @@ def attach(name, ident, readonly=False):
             raise not_found(name)  # being set up, unlinked, or another name's
         if bool(header[2] & TRACKED) != (kind(st) == TRACKED):
             raise not_found(name)  # a header that contradicts the kernel's metadata
+        if seg.stat().removed:
+            raise not_found(name)  # unlinked (or reclaimed) while we attached it
     except BaseException:
         seg.close()
         raise
     return seg, header[1], bool(header[2] & TRACKED)
 
 
-_reclaimed_once = False
-
-
 def create(name, ident, size, track):
     """Create, set up and return the block (attached); FileExistsError if taken."""
-    global _reclaimed_once
-    if not _reclaimed_once:
-        _reclaimed_once = True
-        try:
-            reclaim()
-        except (OSError, NotImplementedError):
-            pass  # no table to walk: abandoned blocks go when their names are reused
     key = key_of(ident)
     total = segment_size(key, size, track)
     for _ in range(100):
@@ -336,7 +303,7 @@ def _check_holder(name, ident, key):
         raise exists(name, f": the System V key {key:#010x} of this name is in use "
                            f"by a segment that is not a sysvshm block")
     if abandoned(st):
-        if reclaim_one(st):
+        if _reclaim(st):
             return
         raise exists(name)
     if st.atime == 0:
@@ -364,9 +331,14 @@ def unlink(seg):
     """
     shmid = seg.shmid  # readable even if another thread closes seg from here on
     first = not unlinked(seg)
+    try:
+        # Removed first: a caller who may not remove it (EPERM: not the owner or
+        # creator) gets PermissionError and the header stays as it was.
+        _shm.shmctl(shmid, _shm.IPC_RMID)
+    except FileNotFoundError:
+        pass
     if first:
         mark_unlinked(seg)
-    _remove(shmid)
     return first
 
 

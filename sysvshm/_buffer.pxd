@@ -34,6 +34,7 @@ cdef class _Buffer:
     cdef bint _pinned(self) noexcept
     cdef void _unpin(self) noexcept
     cdef int _copy(self, char *dst, const char *src, Py_ssize_t n) except -1
+    cdef int _populate(self, bint write) except -1
     cdef int _refuse_exported(self) except -1
     cdef str _repr_name(self)
     cdef str _repr_tail(self)

@@ -24,14 +24,15 @@ from cpython.object cimport Py_TYPE
 from cpython.number cimport PyNumber_Index, PyNumber_AsSsize_t, PyIndex_Check
 from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
 from libc.string cimport memchr, memcmp, memmove
-from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM
+from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM, EINVAL
 
 from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from sysvshm.includes.compat cimport sysvshm_mincore
 from sysvshm.includes.memops cimport (sysvshm_prefault_parallel, sysvshm_copy_parallel,
-                                      sysvshm_stream_threshold)
+                                      sysvshm_stream_threshold, MADV_POPULATE_READ,
+                                      MADV_POPULATE_WRITE)
 from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
 from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
 
@@ -120,6 +121,18 @@ cdef class _Default:
     # int but not None (flush, madvise), so None keeps raising TypeError there.
     def __repr__(self):
         return "<position>" if self is _POS else "<length>"
+
+# madvise(2) advice that leaves every page of the range readable and writable
+# as before (Linux values): NORMAL RANDOM SEQUENTIAL WILLNEED DONTNEED, FREE
+# REMOVE, DOFORK MERGEABLE UNMERGEABLE HUGEPAGE NOHUGEPAGE DONTDUMP DODUMP
+# WIPEONFORK KEEPONFORK COLD PAGEOUT POPULATE_READ POPULATE_WRITE DONTNEED_LOCKED
+# COLLAPSE, GUARD_REMOVE. Refused: DONTFORK (10: a fork child would lack the
+# mapping its object points at), HWPOISON and SOFT_OFFLINE (100, 101: poison or
+# take away pages), GUARD_INSTALL (102: faults on access) with ValueError, and
+# values unknown here with EINVAL, whatever a future kernel makes them mean.
+cdef frozenset _SAFE_ADVICE = frozenset([0, 1, 2, 3, 4, 8, 9, *range(11, 26), 103])
+cdef frozenset _UNSAFE_ADVICE = frozenset([10, 100, 101, 102])
+cdef bint _LINUX = __import__("sys").platform.startswith("linux")
 
 cdef object _LENGTH = _Default()
 cdef object _POS = _Default.__new__(_Default)
@@ -221,6 +234,24 @@ cdef class _Buffer:
                 sysvshm_copy_parallel(dst, src, n, _STREAM_MIN, _CPUS)
         finally:
             self._unpin()
+        return 0
+
+    cdef int _populate(self, bint write) except -1:
+        """Allocate every page now with MADV_POPULATE_*, or raise OSError: never
+        by touching them, which raises SIGBUS where a page cannot be had (huge
+        pages with NORESERVE). EINVAL where the kernel (< 5.14) cannot."""
+        cdef char *addr = self._pin()
+        cdef int rc, err = 0
+        cdef int advice = MADV_POPULATE_WRITE if write else MADV_POPULATE_READ
+        try:
+            with nogil:
+                rc = -1 if advice == -1 else c_madvise(addr, <size_t>self._size, advice)
+                if rc != 0:
+                    err = EINVAL if advice == -1 else errno
+        finally:
+            self._unpin()
+        if rc != 0:
+            raise_oserror(err)
         return 0
 
     cdef str _repr_name(self):
@@ -669,6 +700,15 @@ cdef class _Buffer:
         cdef int advice
         self._check_valid()
         advice = as_int(option)
+        if _LINUX and advice not in _SAFE_ADVICE:
+            if advice in _UNSAFE_ADVICE:
+                raise ValueError(
+                    f"madvise advice {advice} is refused: it can make the next access to "
+                    f"this memory crash (MADV_DONTFORK, MADV_HWPOISON, MADV_SOFT_OFFLINE, "
+                    f"MADV_GUARD_INSTALL)")
+            # Unknown here: refused as the kernel refuses what it does not know
+            # (the stdlib's OSError), whatever a future kernel makes it mean.
+            raise_oserror(EINVAL)
         n = self._range("madvise", start, length, &first)
         self._range_call(0, advice, first, n)
 

@@ -14,7 +14,6 @@ import sys
 import time
 
 import sysvshm
-from sysvshm import _blocks
 from sysvshm._inventory import command_of, is_orphan, never_attached, pid_alive
 
 DEMO_SIZE = 16 << 20
@@ -31,9 +30,8 @@ ORPHAN_RULE = (
     "and gone and whose last user (lpid) is known and gone or never existed (nobody ever "
     "attached). Known: pid > 0; gone: kill(pid, 0) fails with ESRCH. pid 0 means the "
     "process is in a pid namespace this one cannot see: unknown, so never an orphan. "
-    "Also an orphan: an abandoned tracked sysvshm.shared_memory block (nobody attached, "
-    "attached once; its users stay attached while they live), removed only after its "
-    "header confirms it.")
+    "sysvshm.shared_memory blocks are keyed: those whose users are all gone count with "
+    "--keyed.")
 
 
 class Failure(Exception):
@@ -167,7 +165,7 @@ def status(st):
 def as_record(st, keyed=False):
     record = st._asdict()
     record.update(key_hex=key_hex(st.key), owner=owner_name(st.uid), status=status(st),
-                  orphan=_orphan(st, keyed), command=command_of(st.cpid))
+                  orphan=is_orphan(st, keyed), command=command_of(st.cpid))
     return record
 
 
@@ -200,7 +198,7 @@ def cmd_list(args):
     if args.mine:
         segs = [st for st in segs if st.uid == os.geteuid() or st.cuid == os.geteuid()]
     if args.orphans:
-        segs = [st for st in segs if _orphan(st, args.keyed)]
+        segs = [st for st in segs if is_orphan(st, args.keyed)]
     if args.json:
         print(json.dumps([as_record(st, args.keyed) for st in segs], indent=2))
         return 0
@@ -296,12 +294,6 @@ def _confirm(question):
     return answer.strip().lower() in ("y", "yes")
 
 
-def _orphan(st, keyed):
-    """An orphan by the rule (see is_orphan), or an abandoned tracked sysvshm block:
-    one whose users all ended, which they never do while using it (docs/cli.rst)."""
-    return is_orphan(st, keyed) or _blocks.abandoned(st)
-
-
 def cmd_rm(args):
     if args.keyed and not args.orphans:
         raise UsageError("--keyed only applies to --orphans")
@@ -315,7 +307,7 @@ def cmd_rm(args):
             failed = True
     args.explicit = set(targets)  # named by id or key: removed without the orphan rule
     if args.orphans:
-        orphans = [st for st in sysvshm.segments() if _orphan(st, args.keyed)]
+        orphans = [st for st in sysvshm.segments() if is_orphan(st, args.keyed)]
         if orphans and not args.dry_run and not args.yes:
             listing = ", ".join(f"{st.shmid} ({human(st.size)})" for st in orphans)
             if not _confirm(f"remove {len(orphans)} orphaned segment(s): {listing}?"):
@@ -335,21 +327,14 @@ def cmd_rm(args):
 def _remove_one(shmid, args):
     try:
         st = _find(shmid)
-        if args.orphans and shmid not in args.explicit and not _orphan(st, args.keyed):
+        if args.orphans and shmid not in args.explicit and not is_orphan(st, args.keyed):
             # Re-checked just before removing: someone attached since the listing.
             print(f"skipped segment {shmid}: no longer orphaned", file=sys.stderr)
             return True
         if args.dry_run:
             print(f"would remove segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
             return True
-        if shmid in args.explicit or is_orphan(st, args.keyed):
-            sysvshm.remove(shmid=shmid)
-        elif not _blocks.reclaim_one(st):
-            # An abandoned sysvshm block by its metadata, but its header does not
-            # confirm it (or someone attached it meanwhile): left alone.
-            print(f"skipped segment {shmid}: not a confirmed abandoned sysvshm block",
-                  file=sys.stderr)
-            return True
+        sysvshm.remove(shmid=shmid)
     except (Failure, OSError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         print(f"sysvshm rm: segment {shmid}: {detail}", file=sys.stderr)

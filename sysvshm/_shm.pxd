@@ -11,3 +11,4 @@ cdef class shm(_Buffer):
     cdef int _attach(self, int shmid, int access, Py_ssize_t size, int extra,
                      bint created=*, key_t key=*) except -1
     cdef int _prefault_or_undo(self, bint created) except -1
+    cdef int _populate_or_undo(self, bint write) except -1

@@ -323,8 +323,27 @@ shmid=None, prefault=False)
             if created:
                 _ctl(sid, c_ipc.IPC_RMID, "remove")
             raise
-        if prefault:
+        if created and (c_flags & compat.SHM_HUGETLB) and (c_flags & compat.SHM_NORESERVE):
+            self._populate_or_undo(c_access != ACCESS_READ_)
+        elif prefault:
             self._prefault_or_undo(created)
+
+    cdef int _populate_or_undo(self, bint write) except -1:
+        # Huge pages without a reservation: a page that cannot be had when it is
+        # first touched is a SIGBUS, so every page is allocated now, or the
+        # segment is removed and OSError says why.
+        try:
+            self._populate(write)
+        except OSError as exc:
+            _remove_quietly(self._shmid)
+            self._unmap()
+            self._initialized = False
+            if exc.errno == EINVAL:
+                raise OSError(EINVAL, "SHM_NORESERVE with SHM_HUGETLB needs MADV_POPULATE "
+                                      "(Linux 5.14+) to allocate the pages safely") from None
+            raise OSError(ENOMEM, "no free huge pages for this SHM_NORESERVE segment: "
+                                  "reserve some with vm.nr_hugepages") from None
+        return 0
 
     cdef int _prefault_or_undo(self, bint created) except -1:
         # A constructor that fails leaves nothing behind: not the attach, and not

@@ -262,6 +262,19 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
             if err:
                 raise_oserror(err, f"cannot lock {length} bytes in RAM: {_memlock_hint()}")
         self._set_memory(<char *>addr, length, access, _munmap_release)
+        if (flags & compat.MAP_HUGETLB) and (flags & compat.MAP_NORESERVE) and length > 0:
+            # Huge pages without a reservation: allocate them all now (or fail
+            # cleanly) rather than raise SIGBUS at the first touch of a page the
+            # kernel cannot supply.
+            try:
+                self._populate(bool(prot & C_PROT_WRITE))
+            except OSError as exc:
+                self._unmap()
+                if exc.errno == EINVAL:
+                    raise OSError(EINVAL, "MAP_NORESERVE with MAP_HUGETLB needs MADV_POPULATE "
+                                          "(Linux 5.14+) to allocate the pages safely") from None
+                raise OSError(ENOMEM, "no free huge pages for this MAP_NORESERVE map: "
+                                      "reserve some with vm.nr_hugepages") from None
         self._offset = offset
         self._trackfd = trackfd
         self._anonymous = fd == -1

@@ -11,10 +11,9 @@ What differs from the stdlib, on purpose:
 * Lifetime. A block lives until ``unlink()``, as in the stdlib. With
   ``track=True`` (the default) every process using it keeps it attached until
   it ends or unlinks it, so once all of them have ended, even by SIGKILL, the
-  block is abandoned, and the next use of its name (or ``sysvshm rm --orphans``,
-  or any sysvshm process's first creation of a block) removes it; never while
-  one of its users is still running. ``track=False`` keeps the block until
-  ``unlink()``, exactly as the stdlib does.
+  block is abandoned, and the next use of its name (or ``sysvshm rm --orphans
+  --keyed``) removes it; never while one of its users is still running.
+  ``track=False`` keeps the block until ``unlink()``, exactly as the stdlib does.
 * ShareableList stores the exact byte length of every str and bytes item, so any
   value round-trips (trailing NULs, multi-byte UTF-8).
 
@@ -27,6 +26,7 @@ data, is then checked, so two names that share a key never attach each other's
 block: creating the second raises FileExistsError naming the first.
 """
 import operator
+import os
 import re
 import secrets
 import struct
@@ -40,6 +40,19 @@ from sysvshm import _blocks
 __all__ = ["SharedMemory", "ShareableList", "SharedMemoryManager", "install", "uninstall"]
 
 _HEADER = _blocks.HEADER
+
+# Serializes close() and unlink() of SharedMemory objects across threads (one
+# lock for all: they are short, and a lock per object could not be re-created
+# in a fork child whose parent forked while another thread held it).
+_lock = threading.RLock()  # re-entrant: __del__ may run inside close() (gc)
+
+
+def _after_fork_in_child():
+    global _lock
+    _lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SharedMemory:
@@ -78,7 +91,6 @@ class SharedMemory:
                 seg = _blocks.create(name, _blocks.identity(name), size, tracked)
         else:
             seg, size, tracked = _blocks.attach(name, _blocks.identity(name))
-        self._lock = threading.Lock()  # close() and unlink() from several threads
         self._name = name
         self._seg = seg
         self._shmid = seg.shmid
@@ -91,6 +103,14 @@ class SharedMemory:
     def __del__(self):
         try:
             self.close()
+        except BufferError:
+            # A view of buf outlives this object. A tracked block must stay
+            # attached while this process lives (or it would look abandoned once
+            # the view goes): the attach becomes this process's keep-alive one.
+            seg = self._seg
+            if seg is not None and self._tracked:
+                self._seg = None
+                _blocks.keepalive.keep(seg)
         except Exception:  # at interpreter exit the module may be half torn down
             pass
 
@@ -118,10 +138,7 @@ class SharedMemory:
     def close(self):
         """Release this object's access; the block lives on (see unlink())."""
         _blocks.keepalive.sweep()
-        lock = getattr(self, "_lock", None)
-        if lock is None:
-            return  # __init__ failed: nothing was made
-        with lock:
+        with _lock:
             self._close()
 
     def _close(self):
@@ -145,7 +162,7 @@ class SharedMemory:
     def unlink(self):
         """Remove the name; the memory goes once every process has closed it."""
         _blocks.keepalive.sweep()
-        with self._lock:
+        with _lock:
             self._unlink()
 
     def _unlink(self):
@@ -154,6 +171,8 @@ class SharedMemory:
         if seg is not None:
             try:
                 first = _blocks.unlink(seg)
+            except PermissionError:
+                raise _blocks.denied(self._name) from None
             except ValueError:
                 if not seg.closed:
                     raise
@@ -165,6 +184,8 @@ class SharedMemory:
                 raise _blocks.not_found(self._name) from None
             try:
                 first = _blocks.unlink(borrowed)
+            except PermissionError:
+                raise _blocks.denied(self._name) from None
             finally:
                 borrowed.close()
         if not first:
@@ -356,11 +377,17 @@ class ShareableList:
             if len(encoded) > allocated:
                 raise ValueError("bytes/str item exceeds available storage")
             new_format = self._types_mapping[type(value)] % len(encoded)
+            if len(new_format) > 8:
+                raise ValueError("a ShareableList str or bytes item may encode to at "
+                                 f"most 9,999,999 bytes, not {len(encoded)}")
         else:
             new_format = self._types_mapping[type(value)]
             encoded = value
+        # Packed before anything is written, so a value that cannot be packed
+        # (2**64, say) leaves the item as it was.
+        packed = struct.pack(new_format, encoded)
         self._set_packing_format_and_transform(position, new_format, value)
-        struct.pack_into(new_format, self.shm.buf, offset, encoded)
+        self.shm.buf[offset:offset + len(packed)] = packed
 
     def __reduce__(self):
         return partial(self.__class__, name=self.shm.name), ()

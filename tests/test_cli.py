@@ -495,7 +495,7 @@ def test_console_script_is_installed():
     assert result.returncode == 0 and result.stdout.strip() == f"sysvshm {sysvshm.__version__}"
 
 
-def _abandoned_blocks_go_and_lookalikes_stay():
+def _abandoned_blocks_go_with_keyed_and_nothing_is_attached():
     from sysvshm import _blocks
 
     _proc.unshare_ipc()
@@ -505,34 +505,29 @@ def _abandoned_blocks_go_and_lookalikes_stay():
         cwd="/", capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     block = int(made.stdout)  # a tracked block whose only user has exited
-    # A lookalike: a key and a size that pass the metadata test, but no header.
-    key = 0x5EC0FFEE
-    fake = sysvshm.shmget(key, _blocks.segment_size(key, 100, True),
-                          sysvshm.IPC_CREAT | 0o600)
-    sysvshm.shmat(fake).close()  # attached once, as a block's creator would have
     try:
-        for shmid in (block, fake):
-            assert _blocks.abandoned(sysvshm.shmctl(shmid, sysvshm.IPC_STAT))
-        listed = {r["shmid"] for r in json.loads(capture("list", "--orphans", "--json").stdout)}
-        assert listed == {block, fake}
+        st = sysvshm.shmctl(block, sysvshm.IPC_STAT)
+        assert _blocks.abandoned(st) and st.key != 0
+        before = _proc.row(block)
+        assert json.loads(capture("list", "--orphans", "--json").stdout) == []
         result = capture("rm", "--orphans", "--yes")
-        assert result.returncode == 0, result.stderr
-        assert f"removed segment {block}" in result.stdout
-        assert "not a confirmed abandoned sysvshm block" in result.stderr
+        assert result.stdout == "no orphaned segments\n", result
+        assert _proc.row(block) == before  # looked at, never attached
+        result = capture("rm", "--orphans", "--keyed", "--yes")
+        assert result.returncode == 0 and f"removed segment {block}" in result.stdout, result
         with pytest.raises(FileNotFoundError):
             sysvshm.shmctl(block, sysvshm.IPC_STAT)
-        assert sysvshm.shmctl(fake, sysvshm.IPC_STAT).key == key
     finally:
-        for shmid in (block, fake):
-            try:
-                sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
-            except FileNotFoundError:
-                pass
+        try:
+            sysvshm.shmctl(block, sysvshm.IPC_RMID)
+        except FileNotFoundError:
+            pass
 
 
 @_proc.needs_ipc_namespace()
-def test_rm_orphans_removes_abandoned_tracked_blocks_once_their_header_confirms():
-    _proc.in_child(_abandoned_blocks_go_and_lookalikes_stay)
+def test_rm_orphans_keyed_removes_abandoned_blocks_without_attaching_anything():
+    _proc.in_child(_abandoned_blocks_go_with_keyed_and_nothing_is_attached)
+
 
 
 def test_list_table_stays_one_line_per_segment_whatever_the_command(tmp_path):

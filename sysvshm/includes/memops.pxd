@@ -6,3 +6,5 @@ cdef extern from "memops.h" nogil:
     size_t sysvshm_stream_threshold()
     void sysvshm_copy(char *dst, const char *src, size_t n, size_t threshold)
     void sysvshm_copy_parallel(char *dst, const char *src, size_t n, size_t threshold, int threads)
+    int MADV_POPULATE_READ
+    int MADV_POPULATE_WRITE
