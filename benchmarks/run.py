@@ -469,6 +469,9 @@ def run_plan(args):
     for make in plan:
         for workload in make():
             if args.only and not re.search(args.only, workload.name):
+                cleanup = getattr(workload, "cleanup", None)
+                if cleanup:
+                    cleanup()  # set up by the constructor: files in /dev/shm, say
                 continue
             medians = measure(workload, rounds)
             base = medians[workload.baseline]
