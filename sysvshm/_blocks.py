@@ -126,17 +126,36 @@ def _remove(shmid):
         pass
 
 
+_CLAIMED = 0  # the mode of a block being reclaimed (blocks are made 0o600)
+
+
 def _reclaim(st):
     """Remove the abandoned block *st* of a name being looked up or created, if it
-    is the caller's own (uid or cuid). Metadata only, nothing is attached: the
-    segment holds the very key the name hashes to and its key's size signature
-    (a foreign segment has odds of about 1 in 2**44 of that), and no library
-    process ever attaches a tracked block with nobody attached, so there is no
-    user to lose. True if it is gone."""
+    is the caller's own (uid or cuid); True if it is gone.
+
+    Metadata decides that it is ours (it holds the very key the name hashes to
+    and its key's size signature: odds of about 1 in 2**44 for a foreign one) and
+    abandoned. Metadata read a moment ago may be stale, so the removal is a
+    claim, then a check: the mode is set to 0 first, and every lookup that
+    attaches checks the mode *after* its attach and gives up on a claimed block.
+    So a lookup that did not give up was attached before the claim, and shows in
+    the nattch read after it: then the claim is withdrawn, and nothing is lost.
+    """
     if os.geteuid() not in (st.uid, st.cuid):
         return False  # another user's: theirs (or their administrator's) to remove
-    _remove(st.shmid)
-    return True
+    try:
+        _shm.shmctl(st.shmid, _shm.IPC_SET, {"mode": _CLAIMED})
+        now = _shm.shmctl(st.shmid, _shm.IPC_STAT)
+    except (FileNotFoundError, PermissionError):
+        return True  # removed meanwhile (or not ours to claim after all)
+    if now.nattch == 0:
+        _remove(st.shmid)
+        return True
+    try:
+        _shm.shmctl(st.shmid, _shm.IPC_SET, {"mode": st.mode})  # someone attached: live
+    except (FileNotFoundError, PermissionError):
+        pass
+    return False
 
 
 # -- the header --------------------------------------------------------------------
@@ -231,13 +250,29 @@ def _stat(shmid, name):
 def attach(name, ident, readonly=False):
     """(seg, size, tracked) for the live block named *ident*; FileNotFoundError,
     PermissionError as the stdlib's shm_open would raise them."""
+    for _ in range(3):
+        try:
+            return _attach(name, ident, readonly)
+        except _Claimed:
+            continue  # a reclaim backed off because someone attached: look again
+    raise not_found(name)
+
+
+class _Claimed(Exception):
+    """The block was claimed for removal while we looked (see _reclaim)."""
+
+
+def _attach(name, ident, readonly):
     shmid = _shm._lookup(key_of(ident))
     st = _stat(shmid, name) if shmid != -1 else None
     if st is None or kind(st) is None:
         raise not_found(name)  # no segment, or one that is not ours: never attached
     if abandoned(st):
-        _reclaim(st)
-        raise not_found(name)  # its users are gone: never attached again
+        if _reclaim(st) or os.geteuid() not in (st.uid, st.cuid):
+            raise not_found(name)  # its users are gone: never attached again
+        raise _Claimed()
+    if st.mode == _CLAIMED:
+        raise not_found(name)  # being reclaimed by another process
     if st.atime == 0:
         # Its creator has not attached it yet. Nobody else attaches such a block:
         # an attach would make it look abandoned the moment it ended.
@@ -247,15 +282,19 @@ def attach(name, ident, readonly=False):
     except FileNotFoundError:
         raise not_found(name) from None
     except PermissionError:
+        now = _stat(shmid, name)
+        if now is None or now.mode == _CLAIMED:
+            raise not_found(name) from None  # claimed for removal meanwhile
         raise denied(name) from None
     try:
+        now = seg.stat()
+        if now.removed or now.mode == _CLAIMED:
+            raise not_found(name)  # unlinked, or claimed for removal: see _reclaim
         header = header_of(seg)
         if header is None or header[0] != ident or header[2] & UNLINKED:
             raise not_found(name)  # being set up, unlinked, or another name's
         if bool(header[2] & TRACKED) != (kind(st) == TRACKED):
             raise not_found(name)  # a header that contradicts the kernel's metadata
-        if seg.stat().removed:
-            raise not_found(name)  # unlinked (or reclaimed) while we attached it
     except BaseException:
         seg.close()
         raise
@@ -306,6 +345,8 @@ def _check_holder(name, ident, key):
         if _reclaim(st):
             return
         raise exists(name)
+    if st.mode == _CLAIMED and st.nattch == 0:
+        return  # another process is removing it: try again
     if st.atime == 0:
         raise exists(name)  # being set up (see attach())
     try:
@@ -355,13 +396,16 @@ class _KeepAlive:
     _PER_SWEEP = 8
 
     def __init__(self):
-        self._lock = threading.Lock()
+        # Re-entrant: sweep() and keep() run Python code (unlinked()) while they
+        # hold it, and a signal handler or the garbage collector may close()
+        # another SharedMemory on this thread right there.
+        self._lock = threading.RLock()
         self._segs = {}
         self._order = deque()
 
     def _after_fork(self):
         # The lock may have been held by a thread the child does not have.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def keep(self, seg):
         """Keep *seg* attached (True), or close it if it is not worth keeping."""
@@ -390,13 +434,15 @@ class _KeepAlive:
         gone = []
         with self._lock:
             for _ in range(min(self._PER_SWEEP, len(self._order))):
+                if not self._order:
+                    break  # a sweep re-entered from a signal handler or gc took the rest
                 shmid = self._order.popleft()
                 seg = self._segs.get(shmid)
                 if seg is None:
                     continue
                 if seg.closed or unlinked(seg):
-                    del self._segs[shmid]
-                    gone.append(seg)
+                    if self._segs.pop(shmid, None) is seg:
+                        gone.append(seg)
                 else:
                     self._order.append(shmid)
         for seg in gone:

@@ -17,6 +17,7 @@ cdef class _Buffer:
     cdef Py_ssize_t _pos
     cdef int _access
     cdef bint _readonly
+    cdef bint _private_huge       # MAP_PRIVATE|MAP_HUGETLB: pages given back may not return
     cdef Py_ssize_t _exports      # live buffer exports (memoryview, numpy, ...)
     cdef Py_ssize_t _pins         # nogil operations in flight on _data
     cdef unsigned long _pin_gen   # the fork generation those pins belong to

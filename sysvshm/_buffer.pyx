@@ -123,15 +123,20 @@ cdef class _Default:
         return "<position>" if self is _POS else "<length>"
 
 # madvise(2) advice that leaves every page of the range readable and writable
-# as before (Linux values): NORMAL RANDOM SEQUENTIAL WILLNEED DONTNEED, FREE
-# REMOVE, DOFORK MERGEABLE UNMERGEABLE HUGEPAGE NOHUGEPAGE DONTDUMP DODUMP
+# as before (Linux values): NORMAL RANDOM SEQUENTIAL WILLNEED DONTNEED, FREE,
+# DOFORK MERGEABLE UNMERGEABLE HUGEPAGE NOHUGEPAGE DONTDUMP DODUMP
 # WIPEONFORK KEEPONFORK COLD PAGEOUT POPULATE_READ POPULATE_WRITE DONTNEED_LOCKED
-# COLLAPSE, GUARD_REMOVE. Refused: DONTFORK (10: a fork child would lack the
+# COLLAPSE, GUARD_REMOVE. Refused: REMOVE (9: punches a hole in shared memory,
+# destroying it for every process, and on huge pages the hole may not refill),
+# DONTFORK (10: a fork child would lack the
 # mapping its object points at), HWPOISON and SOFT_OFFLINE (100, 101: poison or
 # take away pages), GUARD_INSTALL (102: faults on access) with ValueError, and
 # values unknown here with EINVAL, whatever a future kernel makes them mean.
-cdef frozenset _SAFE_ADVICE = frozenset([0, 1, 2, 3, 4, 8, 9, *range(11, 26), 103])
-cdef frozenset _UNSAFE_ADVICE = frozenset([10, 100, 101, 102])
+cdef frozenset _SAFE_ADVICE = frozenset([0, 1, 2, 3, 4, 8, *range(11, 26), 103])
+cdef frozenset _UNSAFE_ADVICE = frozenset([9, 10, 100, 101, 102])
+# DONTNEED, FREE, DONTNEED_LOCKED: a private huge page given back comes from the
+# pool again at the next touch, and an empty pool means SIGBUS.
+cdef frozenset _GIVE_BACK_ADVICE = frozenset([4, 8, 24])
 cdef bint _LINUX = __import__("sys").platform.startswith("linux")
 
 cdef object _LENGTH = _Default()
@@ -700,12 +705,16 @@ cdef class _Buffer:
         cdef int advice
         self._check_valid()
         advice = as_int(option)
+        if _LINUX and self._private_huge and advice in _GIVE_BACK_ADVICE:
+            raise ValueError(
+                f"madvise advice {advice} is refused on a private huge page map: a page "
+                f"given back may not be had again, and the next access would crash")
         if _LINUX and advice not in _SAFE_ADVICE:
             if advice in _UNSAFE_ADVICE:
                 raise ValueError(
                     f"madvise advice {advice} is refused: it can make the next access to "
-                    f"this memory crash (MADV_DONTFORK, MADV_HWPOISON, MADV_SOFT_OFFLINE, "
-                    f"MADV_GUARD_INSTALL)")
+                    f"this memory crash, or destroy what every process sees (MADV_REMOVE, "
+                    f"MADV_DONTFORK, MADV_HWPOISON, MADV_SOFT_OFFLINE, MADV_GUARD_INSTALL)")
             # Unknown here: refused as the kernel refuses what it does not know
             # (the stdlib's OSError), whatever a future kernel makes it mean.
             raise_oserror(EINVAL)

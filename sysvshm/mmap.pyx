@@ -262,6 +262,7 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
             if err:
                 raise_oserror(err, f"cannot lock {length} bytes in RAM: {_memlock_hint()}")
         self._set_memory(<char *>addr, length, access, _munmap_release)
+        self._private_huge = bool(flags & compat.MAP_HUGETLB) and bool(flags & C_MAP_PRIVATE)
         if (flags & compat.MAP_HUGETLB) and (flags & compat.MAP_NORESERVE) and length > 0:
             # Huge pages without a reservation: allocate them all now (or fail
             # cleanly) rather than raise SIGBUS at the first touch of a page the

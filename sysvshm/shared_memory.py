@@ -100,6 +100,13 @@ class SharedMemory:
         self._buf = view[_HEADER:_HEADER + size]
         view.release()
 
+    def _names_block(self, seg):
+        try:
+            header = _blocks.header_of(seg)
+        except ValueError:  # closed by another thread meanwhile
+            return False
+        return header is not None and header[0] == _blocks.identity(self._name)
+
     def __del__(self):
         try:
             self.close()
@@ -166,7 +173,11 @@ class SharedMemory:
             self._unlink()
 
     def _unlink(self):
-        seg = self._seg if self._seg is not None else _blocks.keepalive.get(self._shmid)
+        seg = self._seg
+        if seg is None:
+            seg = _blocks.keepalive.get(self._shmid)
+            if seg is not None and not self._names_block(seg):
+                seg = None  # the id now belongs to another block: look up by name
         first = None
         if seg is not None:
             try:

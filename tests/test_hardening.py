@@ -773,7 +773,7 @@ def test_shareable_list_failed_assignment_keeps_the_old_value():
         sl.shm.unlink()
 
 
-@pytest.mark.parametrize("advice, exc", [(10, ValueError), (100, ValueError),
+@pytest.mark.parametrize("advice, exc", [(9, ValueError), (10, ValueError), (100, ValueError),
                                          (101, ValueError), (102, ValueError),
                                          (104, OSError), (200, OSError), (-1, OSError)])
 def test_madvise_that_could_make_memory_unreachable_is_refused(seg, advice, exc):
@@ -811,3 +811,81 @@ def test_huge_pages_without_reservation_are_allocated_at_creation_or_refused():
     """)
     assert all(word in ("12", "EPERM") for word in out.split()), out
     assert not _proc.own_ids()
+
+
+# -- what a third review found ----------------------------------------------------------
+
+def test_close_from_a_signal_handler_during_a_sweep_does_not_hang():
+    # The handler closes a SharedMemory while the main thread is inside the
+    # keep-alive table's lock (sweep/keep): the lock must be re-entrant.
+    out = assert_exits_cleanly("""
+        import signal, time
+        from sysvshm import shared_memory
+        kept = [shared_memory.SharedMemory(create=True, size=16) for _ in range(64)]
+        for b in kept:
+            b.close()  # 64 keep-alive attaches: every sweep has work
+        handled = 0
+        def on_alarm(signum, frame):
+            global handled
+            b = shared_memory.SharedMemory(create=True, size=16)
+            b.close()
+            b.unlink()
+            handled += 1
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            b = shared_memory.SharedMemory(create=True, size=16)
+            b.close()
+            b.unlink()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for b in kept:
+            b.unlink()
+        print(handled)
+    """, timeout=60)
+    assert int(out) > 0
+
+
+def test_unlink_never_takes_a_reused_id_for_its_block(blocks_made):
+    a = shared_memory.SharedMemory(create=True, size=16)
+    other = shared_memory.SharedMemory(a.name)
+    other.unlink()
+    other.close()
+    a.close()
+    c = shared_memory.SharedMemory(create=True, size=16)
+    blocks_made.append(c)
+    c.close()  # kept alive by this process
+    a._shmid = c._shmid  # as if the kernel had given a's old id to c's block
+    with pytest.raises(FileNotFoundError):
+        a.unlink()
+    again = shared_memory.SharedMemory(c.name)  # c is untouched
+    again.close()
+
+
+def test_a_reclaim_acting_on_stale_metadata_backs_off():
+    out = assert_exits_cleanly("""
+        from sysvshm import shared_memory
+        b = shared_memory.SharedMemory(create=True, size=100)
+        print(b.name, b._shmid)
+    """)
+    name, shmid = out.split()
+    shmid = int(shmid)
+    stale = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+    assert _blocks.abandoned(stale)
+    user = sysvshm.shmat(shmid)  # someone attached after the metadata was read
+    try:
+        assert _blocks._reclaim(stale) is False
+        st = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+        assert st.mode == 0o600 and not st.removed  # claim withdrawn
+        # A block under a claim (mode 0) is never handed out by a lookup.
+        sysvshm.shmctl(shmid, sysvshm.IPC_SET, {"mode": 0})
+        with pytest.raises(FileNotFoundError):
+            shared_memory.SharedMemory(name)
+        assert not sysvshm.shmctl(shmid, sysvshm.IPC_STAT).removed
+        sysvshm.shmctl(shmid, sysvshm.IPC_SET, {"mode": 0o600})
+        live = shared_memory.SharedMemory(name)  # attached by someone: live
+        live.unlink()
+        live.close()
+    finally:
+        user.close()
+    assert _proc.row(shmid) is None
