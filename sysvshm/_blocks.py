@@ -34,6 +34,7 @@ from collections import deque
 
 from sysvshm import _shm
 from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ
+from sysvshm._inventory import pid_gone
 
 HEADER = max(_shm.PAGESIZE, 4096)  # data starts page-aligned, as an mmap's does
 MAGIC = b"SYSVSHM\x02"
@@ -94,18 +95,6 @@ def kind(st):
     return None
 
 
-def _pid_gone(pid):
-    if pid <= 0:
-        return False  # 0: in a PID namespace we cannot see, so not known to be gone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
 def abandoned(st):
     """Whether *st* is a tracked block whose users are all gone (metadata only).
 
@@ -116,7 +105,7 @@ def abandoned(st):
     """
     if kind(st) != TRACKED or st.nattch != 0 or st.removed:
         return False
-    return st.atime != 0 or _pid_gone(st.cpid)
+    return st.atime != 0 or pid_gone(st.cpid)
 
 
 def _remove(shmid):

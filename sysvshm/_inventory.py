@@ -124,7 +124,7 @@ def pid_alive(pid: int) -> Optional[bool]:
     return True
 
 
-def _gone(pid: int) -> bool:
+def pid_gone(pid: int) -> bool:
     """The pid is known (> 0) and kill(pid, 0) says no such process (ESRCH)."""
     return pid > 0 and pid_alive(pid) is False
 
@@ -147,11 +147,11 @@ def is_orphan(st: stat_result, keyed: bool = False) -> bool:
         return False
     if st.key != _shm.IPC_PRIVATE and not keyed:
         return False
-    if not _gone(st.cpid):
+    if not pid_gone(st.cpid):
         return False
     if st.lpid == 0 and never_attached(st):
         return True
-    return _gone(st.lpid)
+    return pid_gone(st.lpid)
 
 
 def command_of(pid: int) -> Optional[str]:

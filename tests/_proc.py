@@ -89,19 +89,26 @@ def in_child(fn, *args):
 
 
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
 
 
-def unshare_ipc():
-    """Move this process into a new, empty IPC namespace (needs root)."""
+def unshare(flags):
+    """unshare(2) for this process (needs root): CLONE_NEWIPC gives it a new, empty
+    IPC namespace; CLONE_NEWPID puts its next children in a new pid namespace."""
     if hasattr(os, "unshare"):
-        os.unshare(CLONE_NEWIPC)
+        os.unshare(flags)
         return
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWIPC) != 0:
+    if libc.unshare(flags) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def unshare_ipc():
+    """Move this process into a new, empty IPC namespace (needs root)."""
+    unshare(CLONE_NEWIPC)
 
 
 _can_unshare = None

@@ -173,22 +173,6 @@ def test_rm_orphans_never_touches_attached():
     _proc.in_child(_rm_orphans_in_private_namespace)
 
 
-CLONE_NEWPID = 0x20000000
-
-
-def unshare_pid():
-    """Put this process's next children in a new pid namespace (needs root)."""
-    if hasattr(os, "unshare"):
-        os.unshare(CLONE_NEWPID)
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWPID) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
 _can_unshare_pid = None
 
 
@@ -201,7 +185,7 @@ def can_unshare_pid():
             status = 1
             try:
                 _proc.unshare_ipc()
-                unshare_pid()
+                _proc.unshare(_proc.CLONE_NEWPID)
                 child = os.fork()
                 if child == 0:
                     os._exit(0 if os.getpid() == 1 else 1)
@@ -248,7 +232,7 @@ def _cpid_0_is_never_an_orphan():
     never = sysvshm.shmget(sysvshm.IPC_PRIVATE, 8192, 0o600)  # never attached
     used = sysvshm.shmget(sysvshm.IPC_PRIVATE, 8192, 0o600)
     sysvshm.shmat(used).close()
-    unshare_pid()
+    _proc.unshare(_proc.CLONE_NEWPID)
     try:
         _proc.in_child(_orphans_seen_from_another_pid_namespace, never, used)
         for shmid in (never, used):

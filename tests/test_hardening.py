@@ -234,7 +234,8 @@ def test_3_lookup_touches_no_other_segment():
     assert holder.returncode == 0
 
 
-def test_3_abandoned_tracked_block_is_reclaimed_by_the_next_lookup():
+def abandoned_block():
+    """(name, shmid) of a tracked block whose only user, a fresh process, has exited."""
     out = assert_exits_cleanly("""
         from sysvshm import shared_memory
         b = shared_memory.SharedMemory(create=True, size=100)
@@ -242,10 +243,15 @@ def test_3_abandoned_tracked_block_is_reclaimed_by_the_next_lookup():
         print(b.name, b._shmid)
     """)
     name, shmid = out.split()
-    assert _proc.row(int(shmid)) is not None  # abandoned, not yet reclaimed
+    return name, int(shmid)
+
+
+def test_3_abandoned_tracked_block_is_reclaimed_by_the_next_lookup():
+    name, shmid = abandoned_block()
+    assert _proc.row(shmid) is not None  # abandoned, not yet reclaimed
     with pytest.raises(FileNotFoundError):
         shared_memory.SharedMemory(name)
-    assert _proc.row(int(shmid)) is None
+    assert _proc.row(shmid) is None
 
 
 def test_3_a_block_being_set_up_is_not_reclaimed():
@@ -628,18 +634,13 @@ def test_a_killed_creator_does_not_make_its_name_unusable():
 
 
 def test_a_lookup_never_attaches_an_abandoned_block():
-    out = assert_exits_cleanly("""
-        from sysvshm import shared_memory
-        b = shared_memory.SharedMemory(create=True, size=100)
-        print(b.name, b._shmid)
-    """)
-    name, shmid = out.split()
-    before = _proc.row(int(shmid))
+    name, shmid = abandoned_block()
+    before = _proc.row(shmid)
     assert before["nattch"] == 0
-    assert _blocks.abandoned(sysvshm.shmctl(int(shmid), sysvshm.IPC_STAT))
+    assert _blocks.abandoned(sysvshm.shmctl(shmid, sysvshm.IPC_STAT))
     with pytest.raises(FileNotFoundError):
         shared_memory.SharedMemory(name)
-    assert _proc.row(int(shmid)) is None  # removed without being attached
+    assert _proc.row(shmid) is None  # removed without being attached
 
 
 def _create_and_report(w):
@@ -863,13 +864,7 @@ def test_unlink_never_takes_a_reused_id_for_its_block(blocks_made):
 
 
 def test_a_reclaim_acting_on_stale_metadata_backs_off():
-    out = assert_exits_cleanly("""
-        from sysvshm import shared_memory
-        b = shared_memory.SharedMemory(create=True, size=100)
-        print(b.name, b._shmid)
-    """)
-    name, shmid = out.split()
-    shmid = int(shmid)
+    name, shmid = abandoned_block()
     stale = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
     assert _blocks.abandoned(stale)
     user = sysvshm.shmat(shmid)  # someone attached after the metadata was read
