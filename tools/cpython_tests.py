@@ -1,0 +1,261 @@
+"""Run the running interpreter's own CPython tests against sysvshm.
+
+    python tools/cpython_tests.py [-v] [--suite mmap|shm|shared_memory ...]
+
+CPython's ``test.test_mmap`` and the shared-memory tests of
+``test._test_multiprocessing`` are imported from the interpreter that runs this
+script (its ``test`` package; nothing of CPython's is copied here) with
+sysvshm's modules in place of the stdlib's:
+
+* ``mmap``: ``test.test_mmap`` with ``sysvshm.mmap`` as its ``mmap`` module.
+* ``shm``: ``test.test_mmap`` with ``mmap.mmap(-1, n, ...)`` making a
+  ``sysvshm.shm`` segment (tests of file-backed maps do not apply and are
+  skipped).
+* ``shared_memory[fork|spawn|forkserver]``: ``_TestSharedMemory`` with
+  ``sysvshm.shared_memory.install()`` done in this process and in every child
+  (spawn and forkserver children run this file as their ``__main__``).
+
+Every test must pass, except those in EXPECTED_FAILURES (each with its reason;
+docs/guides/stdlib-tests.rst explains them). The run fails when a test outside
+the list fails, and also when a listed test passes (the list stays honest).
+"""
+import argparse
+import collections
+import fnmatch
+import importlib
+import multiprocessing
+import os
+import sys
+import types
+import unittest
+
+import sysvshm
+import sysvshm.mmap
+import sysvshm.shared_memory
+from sysvshm import mmap as M
+
+# Spawn and forkserver children import this file as __mp_main__: they must find
+# sysvshm's module under multiprocessing.shared_memory too.
+sysvshm.shared_memory.install()
+
+V = sys.version_info[:2]
+ALL = ((3, 9), (3, 13))
+
+# (suite pattern, "Class.test" pattern, (first, last) Python version, reason)
+EXPECTED_FAILURES = [
+    ("mmap", "MmapTests.test_repr", ((3, 11), (3, 13)),
+     "the repr names the type sysvshm.mmap.mmap, not mmap.mmap (as the stdlib names "
+     "a subclass); the fields are the stdlib's"),
+    ("shm", "MmapTests.test_repr", ((3, 11), (3, 13)),
+     "the repr names the type sysvshm.shm and adds key= and shmid="),
+    ("shared_memory*", "*.test_shared_memory_cleaned_after_process_termination", ALL,
+     "judges the POSIX resource tracker: a fresh interpreter (-E) creates a block "
+     "with the stdlib and the test waits for the tracker to remove it"),
+]
+
+SUITES = ("mmap", "shm", "shared_memory")
+START_METHODS = ("fork", "spawn", "forkserver")
+
+
+def _expected(suite, test_id):
+    name = ".".join(test_id.split(".")[-2:])
+    for suite_pat, test_pat, (first, last), reason in EXPECTED_FAILURES:
+        if fnmatch.fnmatch(suite, suite_pat) and fnmatch.fnmatch(name, test_pat) \
+                and first <= V <= last:
+            return reason
+    return None
+
+
+# -- the modules under test ------------------------------------------------------------
+
+def _import_with(module_name, replacements):
+    """Import *module_name* afresh while sys.modules maps names to *replacements*."""
+    saved = {name: sys.modules.get(name) for name in replacements}
+    sys.modules.pop(module_name, None)
+    try:
+        sys.modules.update(replacements)
+        return importlib.import_module(module_name)
+    finally:
+        sys.modules.pop(module_name, None)
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+class _Segment(sysvshm.shm):
+    """mmap.mmap's signature on a System V segment, for anonymous maps only.
+
+    Made in __new__ as the stdlib's mmap is, so that subclasses overriding
+    __new__ work as they do with mmap.mmap.
+    """
+
+    def __new__(cls, fileno, length, flags=M.MAP_SHARED, prot=M.PROT_READ | M.PROT_WRITE,
+                access=M.ACCESS_DEFAULT, offset=0, *, trackfd=True):
+        if fileno != -1:
+            raise unittest.SkipTest("file-backed map: does not apply to a System V segment")
+        if flags & M.MAP_PRIVATE or access == M.ACCESS_COPY:
+            raise unittest.SkipTest("private (copy-on-write) map: does not apply to a "
+                                    "System V segment")
+        if prot != M.PROT_READ | M.PROT_WRITE:
+            raise unittest.SkipTest("prot=: a System V segment is attached read-write "
+                                    "or read-only (access=)")
+        if offset:
+            raise unittest.SkipTest("offset=: does not apply to a System V segment")
+        if length < 0:
+            raise OverflowError("memory mapped length must be positive")
+        self = super().__new__(cls)
+        sysvshm.shm.__init__(self, size=length, access=access)
+        self.remove()  # destroyed by the kernel once detached: nothing can leak
+        return self
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+def _shm_module():
+    module = types.ModuleType("mmap")
+    module.__dict__.update({k: v for k, v in vars(sysvshm.mmap).items()
+                            if not k.startswith("__")})
+    module.mmap = _Segment
+    return module
+
+
+def _mmap_tests(module):
+    test_mmap = _import_with("test.test_mmap", {"mmap": module})
+    return unittest.defaultTestLoader.loadTestsFromModule(test_mmap)
+
+
+def _shared_memory_tests(start_method):
+    from test import _test_multiprocessing as tm
+
+    namespace = {"__name__": f"shared_memory_{start_method}"}
+    if V >= (3, 11):
+        tm.install_tests_in_module_dict(namespace, start_method, only_type="processes")
+    else:
+        tm.install_tests_in_module_dict(namespace, start_method)
+    suite = unittest.TestSuite()
+    for name, obj in namespace.items():
+        if isinstance(obj, type) and issubclass(obj, tm._TestSharedMemory):
+            suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(obj))
+    return suite, namespace["setUpModule"], namespace["tearDownModule"]
+
+
+# -- running and judging -----------------------------------------------------------------
+
+class _Result(unittest.TextTestResult):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outcomes = {}
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.outcomes.setdefault(test.id(), ("pass", None))
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self.outcomes[test.id()] = ("fail", self.failures[-1][1])
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self.outcomes[test.id()] = ("fail", self.errors[-1][1])
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self.outcomes[test.id()] = ("skip", reason)
+
+    def addExpectedFailure(self, test, err):  # CPython's own @expectedFailure
+        super().addExpectedFailure(test, err)
+        self.outcomes[test.id()] = ("skip", "marked expectedFailure by CPython")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            kind = "fail" if not issubclass(err[0], unittest.SkipTest) else "skip"
+            if kind == "fail":
+                self.outcomes[test.id()] = ("fail", self._exc_info_to_string(err, test))
+
+
+def _run(label, suite, verbosity):
+    print(f"\n=== {label}: CPython {sys.version.split()[0]}'s tests against sysvshm ===",
+          flush=True)
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=verbosity,
+                                     resultclass=_Result)
+    result = runner.run(suite)
+    return result.outcomes
+
+
+def _judge(label, outcomes):
+    counts = collections.Counter()
+    skips = collections.Counter()
+    problems = []
+    for test_id, (kind, detail) in sorted(outcomes.items()):
+        reason = _expected(label, test_id)
+        short = ".".join(test_id.split(".")[-2:])
+        if kind == "skip":
+            counts["skipped"] += 1
+            skips[detail.splitlines()[0] if detail else ""] += 1
+        elif kind == "fail" and reason:
+            counts["expected failures"] += 1
+            print(f"  expected failure: {short}\n      reason: {reason}")
+        elif kind == "fail":
+            problems.append(f"{label}: {short} FAILED (not in EXPECTED_FAILURES):\n{detail}")
+        elif reason:
+            problems.append(f"{label}: {short} passed but is listed in EXPECTED_FAILURES "
+                            f"({reason}): take it off the list")
+        else:
+            counts["passed"] += 1
+    ran = sum(counts.values())
+    print(f"{label}: {ran} ran, {counts['passed']} passed, "
+          f"{counts['expected failures']} expected failures, {counts['skipped']} skipped")
+    for reason, n in sorted(skips.items()):
+        print(f"    skipped {n}: {reason}")
+    return problems, counts
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", action="append", choices=SUITES,
+                        help="run only this suite (repeatable); default: all")
+    parser.add_argument("--start-method", action="append", choices=START_METHODS,
+                        help="shared_memory start methods; default: all")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    suites = args.suite or SUITES
+    verbosity = 2 if args.verbose else 1
+    problems = []
+    totals = []
+    if "mmap" in suites:
+        outcomes = _run("mmap", _mmap_tests(sysvshm.mmap), verbosity)
+        totals.append(("mmap", _judge("mmap", outcomes)))
+    if "shm" in suites:
+        outcomes = _run("shm", _mmap_tests(_shm_module()), verbosity)
+        totals.append(("shm", _judge("shm", outcomes)))
+    if "shared_memory" in suites:
+        for method in args.start_method or START_METHODS:
+            label = f"shared_memory[{method}]"
+            suite, set_up, tear_down = _shared_memory_tests(method)
+            set_up()
+            try:
+                outcomes = _run(label, suite, verbosity)
+            finally:
+                tear_down()
+            totals.append((label, _judge(label, outcomes)))
+    print(f"\nSummary, CPython {sys.version.split()[0]}:")
+    for label, (found, counts) in totals:
+        problems.extend(found)
+        print(f"  {label:28} ran {sum(counts.values()):3}  passed {counts['passed']:3}  "
+              f"expected failures {counts['expected failures']:2}  "
+              f"skipped {counts['skipped']:3}")
+    for problem in problems:
+        print("\n" + problem, file=sys.stderr)
+    if problems:
+        print(f"\n{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    multiprocessing.freeze_support()
+    sys.exit(main())
