@@ -49,18 +49,30 @@ _MADV_POPULATE_READ = 22 if sys.platform.startswith("linux") else None  # Linux 
 
 # -- names, keys and signatures --------------------------------------------------------
 
+NAME_MAX = 255  # what shm_open accepts after the leading slashes (glibc: NAME_MAX)
+
+
+def _filename(name):
+    """The name as the stdlib's errors show it: the shm_open argument."""
+    return name if name.startswith("/") else "/" + name
+
+
 def identity(name):
-    """The bytes a name stands for (leading slashes ignored, as shm_open does)."""
+    """The bytes a name stands for (leading slashes ignored, as shm_open does).
+
+    Refused as shm_open refuses it: ValueError for an embedded NUL, OSError
+    EINVAL for an empty name or a "/" after the leading ones, ENAMETOOLONG for
+    more than NAME_MAX bytes."""
     if not isinstance(name, str):
         raise TypeError(f"name must be str, not {type(name).__name__}")
     if "\0" in name:
         raise ValueError("embedded null character")
     ident = name.lstrip("/")
-    if not ident:
-        raise ValueError("name must not be empty")
-    encoded = ident.encode("utf-8", "surrogatepass")
-    if len(encoded) > MAX_NAME:
-        raise ValueError(f"name is too long ({len(encoded)} bytes; at most {MAX_NAME})")
+    if not ident or "/" in ident:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), _filename(name))
+    encoded = ident.encode("utf-8", "surrogateescape")  # as os.fsencode()
+    if len(encoded) > NAME_MAX:
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), _filename(name))
     return encoded
 
 
@@ -213,15 +225,15 @@ def unlinked(seg):
 # -- errors, worded as the stdlib's (its filename is the shm_open path) ------------
 
 def not_found(name):
-    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "/" + name)
+    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), _filename(name))
 
 
 def exists(name, detail=""):
-    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST) + detail, "/" + name)
+    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST) + detail, _filename(name))
 
 
 def denied(name):
-    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/" + name)
+    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), _filename(name))
 
 
 # -- lookup, creation, unlink -------------------------------------------------------

@@ -39,6 +39,13 @@ from sysvshm import _blocks
 
 __all__ = ["SharedMemory", "ShareableList", "SharedMemoryManager", "install", "uninstall"]
 
+# The stdlib's private surface, which real code and CPython's own tests touch.
+# The POSIX flavour's values: like shm_open, unlink() removes the name, once.
+_USE_POSIX = True
+_O_CREX = os.O_CREAT | os.O_EXCL
+_SHM_SAFE_NAME_LENGTH = 14
+_SHM_NAME_PREFIX = "/psm_"
+
 _HEADER = _blocks.HEADER
 
 # Serializes close() and unlink() of SharedMemory objects across threads (one
@@ -55,6 +62,12 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _make_filename():
+    """A random name for a new block: "/psm_" and 8 hex digits, as the stdlib's."""
+    nbytes = (_SHM_SAFE_NAME_LENGTH - len(_SHM_NAME_PREFIX)) // 2
+    return _SHM_NAME_PREFIX + secrets.token_hex(nbytes)
+
+
 class SharedMemory:
     """SharedMemory(name=None, create=False, size=0, *, track=True)
 
@@ -62,35 +75,47 @@ class SharedMemory:
     multiprocessing.shared_memory.SharedMemory.
     """
 
+    _name = None
     _seg = None
     _buf = None
     _shmid = -1
     _tracked = True
+    # As in the stdlib: what __init__ does when create=False (a subclass may set
+    # O_CREAT to attach the block or create it), and the "/" put before names.
+    _flags = os.O_RDWR
+    _prepend_leading_slash = True
 
     def __init__(self, name=None, create=False, size=0, *, track=True):
         if not size >= 0:
             raise ValueError("'size' must be a positive integer")
-        if create and size == 0:
-            raise ValueError("'size' must be a positive number different from zero")
-        if name is None and not create:
+        if create:
+            self._flags = _O_CREX | os.O_RDWR
+            if size == 0:
+                raise ValueError("'size' must be a positive number different from zero")
+        if name is None and not self._flags & os.O_EXCL:
             raise ValueError("'name' can only be None if create=True")
         _blocks.keepalive.sweep()
-        if create:
+        tracked = bool(track)
+        if self._flags & os.O_CREAT:
             size = operator.index(size)
-            tracked = bool(track)
-            if name is None:
-                while True:
-                    # 60 random bits in the stdlib's 14 characters
-                    name = f"psm_{secrets.token_urlsafe(8)[:10]}"
-                    try:
-                        seg = _blocks.create(name, name.encode(), size, tracked)
-                        break
-                    except FileExistsError:  # the name's key is taken: draw again
-                        continue
-            else:
-                seg = _blocks.create(name, _blocks.identity(name), size, tracked)
+        if name is None:
+            while True:
+                name = _make_filename()
+                try:
+                    seg = _blocks.create(name, _blocks.identity(name), size, tracked)
+                    break
+                except FileExistsError:  # the name (or its key) is taken: draw again
+                    continue
         else:
-            seg, size, tracked = _blocks.attach(name, _blocks.identity(name))
+            if self._prepend_leading_slash:
+                name = "/" + name
+            ident = _blocks.identity(name)
+            if self._flags & _O_CREX == _O_CREX:
+                seg = _blocks.create(name, ident, size, tracked)
+            elif self._flags & os.O_CREAT:
+                seg, size, tracked = self._attach_or_create(name, ident, size, tracked)
+            else:
+                seg, size, tracked = _blocks.attach(name, ident)
         self._name = name
         self._seg = seg
         self._shmid = seg.shmid
@@ -99,6 +124,21 @@ class SharedMemory:
         view = memoryview(seg)
         self._buf = view[_HEADER:_HEADER + size]
         view.release()
+
+    @staticmethod
+    def _attach_or_create(name, ident, size, tracked):
+        # shm_open(O_CREAT) without O_EXCL: the block of that name, or a new one.
+        for _ in range(100):
+            try:
+                return _blocks.attach(name, ident)
+            except FileNotFoundError:
+                if size == 0:
+                    raise
+            try:
+                return _blocks.create(name, ident, size, tracked), size, tracked
+            except FileExistsError:
+                continue  # created by another process meanwhile: attach it
+        raise _blocks.exists(name, ": the name's key stays taken")
 
     def _names_block(self, seg):
         try:
@@ -135,7 +175,10 @@ class SharedMemory:
     @property
     def name(self):
         """The name given (or generated) for the block."""
-        return self._name
+        reported = self._name
+        if self._prepend_leading_slash and reported.startswith("/"):
+            reported = reported[1:]
+        return reported
 
     @property
     def size(self):
@@ -173,6 +216,7 @@ class SharedMemory:
             self._unlink()
 
     def _unlink(self):
+        _blocks.identity(self._name)  # a bad name raises here, as shm_unlink() would
         seg = self._seg
         if seg is None:
             seg = _blocks.keepalive.get(self._shmid)
@@ -208,6 +252,7 @@ class SharedMemory:
 
 _encoding = "utf8"
 # What __setitem__ and the constructor write as an item's format (and the stdlib's).
+_MAX_SLOT = 9_999_992  # the largest multiple of 8 that "<n>s" writes in 8 bytes
 _ITEM_FORMAT = re.compile(r"([0-9]{1,7})s|q|d|xxxxxxx\?|xxxxxx\?x")
 
 
@@ -215,9 +260,10 @@ class ShareableList:
     """ShareableList(sequence=None, *, name=None)
 
     A fixed-length list of int, float, bool, str, bytes and None in one shared
-    memory block, with the stdlib's interface and storage layout, except that
-    the exact byte length of every str and bytes item is kept (its packing format
-    is "<n>s" with n the encoded length), so every value round-trips.
+    memory block, with the stdlib's interface and storage layout (``format``
+    shows each str and bytes item's capacity, "<n>s", as the stdlib's does).
+    After the stdlib's layout comes one more table: the exact byte length of every
+    str and bytes item, so that every value round-trips (trailing NULs included).
     """
 
     _types_mapping = {
@@ -247,8 +293,13 @@ class ShareableList:
         return 0
 
     @classmethod
-    def _slot_size(cls, encoded):
-        return cls._alignment * (len(encoded) // cls._alignment + 1)
+    def _slot_size(cls, item, encoded):
+        # The stdlib's capacity (from len(item): characters for a str), so that
+        # format is the stdlib's; more only where the encoded item would not fit.
+        slot = cls._alignment * (len(item) // cls._alignment + 1)
+        if len(encoded) > slot:
+            slot = cls._alignment * (len(encoded) // cls._alignment + 1)
+        return slot
 
     def __init__(self, sequence=None, *, name=None):
         if name is None or sequence is not None:
@@ -259,25 +310,26 @@ class ShareableList:
                     encoded = (item.encode(_encoding, "surrogatepass")
                                if isinstance(item, str) else item)
                     values.append(encoded)
-                    formats.append(self._types_mapping[type(item)] % len(encoded))
-                    slots.append(self._slot_size(encoded))
+                    slot = self._slot_size(item, encoded)
+                    formats.append(self._types_mapping[type(item)] % slot)
+                    slots.append(slot)
                 else:
                     values.append(item)
                     formats.append(self._types_mapping[type(item)])
                     slots.append(self._alignment)
             self._list_len = len(formats)
-            for fmt in formats:
-                if len(fmt) > 8:
-                    # The format of each item is stored in 8 bytes: "9999999s" fits,
+            for value, slot in zip(values, slots):
+                if slot > _MAX_SLOT:
+                    # The format of each item is stored in 8 bytes: "9999992s" fits,
                     # a longer one could be written but never read back.
                     raise ValueError("a ShareableList str or bytes item may encode to at "
-                                     f"most 9,999,999 bytes, not {fmt[:-1]}")
+                                     f"most {_MAX_SLOT - 1:,} bytes, not {len(value):,}")
             offsets = [0]
             for slot in slots:
                 offsets.append(offsets[-1] + slot)
             self._allocated_offsets = offsets
             requested_size = (8 + 8 * (self._list_len + 1) + offsets[-1]
-                              + 8 * self._list_len + self._list_len)
+                              + 8 * self._list_len + self._list_len + 8 * self._list_len)
             self.shm = SharedMemory(name, create=True, size=requested_size)
             try:
                 self._fill(formats, values, sequence)
@@ -305,6 +357,8 @@ class ShareableList:
         struct.pack_into(self._format_back_transform_codes, buf,
                          self._offset_back_transform_codes,
                          *(self._extract_recreation_code(v) for v in sequence))
+        struct.pack_into("q" * self._list_len, buf, self._offset_lengths,
+                         *(len(v) if isinstance(v, bytes) else 0 for v in values))
 
     def _corrupt(self, what):
         return ValueError(f"shared memory block {self.shm.name!r} does not hold a valid "
@@ -318,12 +372,12 @@ class ShareableList:
         if size < 16:
             raise self._corrupt("too small")
         (n,) = struct.unpack_from("q", buf, 0)
-        if n < 0 or 8 + 8 * (n + 1) + 9 * n > size:
+        if n < 0 or 8 + 8 * (n + 1) + 17 * n > size:
             raise self._corrupt(f"length {n}")
         offsets = list(struct.unpack_from("q" * (n + 1), buf, 8))
         if offsets[0] != 0 or any(b - a < 8 or (b - a) % 8 for a, b in zip(offsets, offsets[1:])):
             raise self._corrupt("slot offsets")
-        if 8 + 8 * (n + 1) + offsets[-1] + 9 * n > size:
+        if 8 + 8 * (n + 1) + offsets[-1] + 17 * n > size:
             raise self._corrupt("slots beyond the block")
         return n, offsets
 
@@ -359,6 +413,12 @@ class ShareableList:
         struct.pack_into("b", self.shm.buf, self._offset_back_transform_codes + position,
                          self._extract_recreation_code(value))
 
+    def _length(self, position, capacity):
+        (length,) = struct.unpack_from("q", self.shm.buf, self._offset_lengths + 8 * position)
+        if not 0 <= length <= capacity:
+            raise self._corrupt(f"item {position} has the length {length}")
+        return length
+
     def __getitem__(self, position):
         # Normalised and checked once: the stdlib normalises twice, so that
         # sl[-n - 1] quietly returns the last item instead of raising.
@@ -371,6 +431,8 @@ class ShareableList:
         transform = self._get_back_transform(position)
         if (transform in _FROM_BYTES) != fmt.endswith("s"):
             raise self._corrupt(f"item {position} has a type code that does not fit {fmt!r}")
+        if transform in _FROM_BYTES:
+            value = value[:self._length(position, len(value))]
         try:
             return transform(value)
         except UnicodeDecodeError:
@@ -382,15 +444,15 @@ class ShareableList:
             raise IndexError("assignment index out of range")
         item_offset = self._allocated_offsets[position]
         offset = self._offset_data_start + item_offset
+        length = 0
         if isinstance(value, (str, bytes)):
             encoded = value.encode(_encoding, "surrogatepass") if isinstance(value, str) else value
             allocated = self._allocated_offsets[position + 1] - item_offset
             if len(encoded) > allocated:
                 raise ValueError("bytes/str item exceeds available storage")
-            new_format = self._types_mapping[type(value)] % len(encoded)
-            if len(new_format) > 8:
-                raise ValueError("a ShareableList str or bytes item may encode to at "
-                                 f"most 9,999,999 bytes, not {len(encoded)}")
+            # The item's capacity, as the stdlib writes it; the length goes apart.
+            new_format = self._types_mapping[type(value)] % allocated
+            length = len(encoded)
         else:
             new_format = self._types_mapping[type(value)]
             encoded = value
@@ -398,6 +460,7 @@ class ShareableList:
         # (2**64, say) leaves the item as it was.
         packed = struct.pack(new_format, encoded)
         self._set_packing_format_and_transform(position, new_format, value)
+        struct.pack_into("q", self.shm.buf, self._offset_lengths + 8 * position, length)
         self.shm.buf[offset:offset + len(packed)] = packed
 
     def __reduce__(self):
@@ -438,6 +501,12 @@ class ShareableList:
     @property
     def _offset_back_transform_codes(self):
         return self._offset_packing_formats + self._list_len * 8
+
+    @property
+    def _offset_lengths(self):
+        # sysvshm's own table, after the stdlib's layout: the exact byte length
+        # of every str and bytes item (0 for the other types).
+        return self._offset_back_transform_codes + self._list_len
 
     def count(self, value):
         """How many entries equal *value*."""
@@ -533,6 +602,34 @@ class SharedMemoryManager(_managers.BaseManager):
 # -- making multiprocessing.shared_memory this module ----------------------------------
 
 _saved = {}
+# POSIX ("/dev/shm") names this process let through to the stdlib's tracker.
+_posix_names = set()
+
+
+def _is_posix_object(name):
+    # A stdlib block is a file in /dev/shm; a sysvshm block never is.
+    try:
+        return os.path.exists("/dev/shm/" + name.lstrip("/"))
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _tracker_register(name, rtype):
+    if rtype == "shared_memory":
+        if not _is_posix_object(name):
+            return None  # a sysvshm block: nothing for the stdlib's tracker to do
+        _posix_names.add(name)
+    return _saved["resource_tracker.register"](name, rtype)
+
+
+def _tracker_unregister(name, rtype):
+    if rtype == "shared_memory":
+        if name not in _posix_names and not _is_posix_object(name):
+            # A sysvshm block (code written for the stdlib unregisters its
+            # blocks): the tracker never had it, and would print a KeyError.
+            return None
+        _posix_names.discard(name)
+    return _saved["resource_tracker.unregister"](name, rtype)
 
 
 def install():
@@ -543,32 +640,45 @@ def install():
     imported before the call (``from multiprocessing.shared_memory import
     SharedMemory`` done earlier keeps the stdlib class), nor processes started
     with spawn or forkserver unless they call install() too (for instance from
-    sitecustomize). Returns None; uninstall() undoes it.
+    sitecustomize). The stdlib's resource tracker is told to ignore
+    ``register``/``unregister`` calls for "shared_memory" resources that are
+    not POSIX objects (code written for the stdlib makes them for its blocks;
+    sysvshm's blocks need no tracker). Returns None; uninstall() undoes it.
     """
     import multiprocessing
     import multiprocessing.managers
+    from multiprocessing import resource_tracker
 
     if "multiprocessing.shared_memory" not in _saved:
         _saved["multiprocessing.shared_memory"] = sys.modules.get("multiprocessing.shared_memory")
         _saved["managers.SharedMemoryManager"] = getattr(
             multiprocessing.managers, "SharedMemoryManager", None)
+        _saved["resource_tracker.register"] = resource_tracker.register
+        _saved["resource_tracker.unregister"] = resource_tracker.unregister
     me = sys.modules[__name__]
     sys.modules["multiprocessing.shared_memory"] = me
     multiprocessing.shared_memory = me
     multiprocessing.managers.SharedMemoryManager = SharedMemoryManager
+    resource_tracker.register = _tracker_register
+    resource_tracker.unregister = _tracker_unregister
 
 
 def uninstall():
     """Undo install()."""
     import multiprocessing
     import multiprocessing.managers
+    from multiprocessing import resource_tracker
 
     if "multiprocessing.shared_memory" not in _saved:
         return
     original = _saved.pop("multiprocessing.shared_memory")
     manager = _saved.pop("managers.SharedMemoryManager")
+    resource_tracker.register = _saved.pop("resource_tracker.register")
+    resource_tracker.unregister = _saved.pop("resource_tracker.unregister")
     if original is None:
         sys.modules.pop("multiprocessing.shared_memory", None)
+        if getattr(multiprocessing, "shared_memory", None) is sys.modules[__name__]:
+            del multiprocessing.shared_memory
     else:
         sys.modules["multiprocessing.shared_memory"] = original
         multiprocessing.shared_memory = original

@@ -48,9 +48,6 @@ EXPECTED_FAILURES = [
      "a subclass); the fields are the stdlib's"),
     ("shm", "MmapTests.test_repr", ((3, 11), (3, 13)),
      "the repr names the type sysvshm.shm and adds key= and shmid="),
-    ("shared_memory*", "*.test_shared_memory_cleaned_after_process_termination", ALL,
-     "judges the POSIX resource tracker: a fresh interpreter (-E) creates a block "
-     "with the stdlib and the test waits for the tracker to remove it"),
 ]
 
 SUITES = ("mmap", "shm", "shared_memory")
