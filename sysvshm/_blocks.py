@@ -70,7 +70,7 @@ def identity(name):
     ident = name.lstrip("/")
     if not ident or "/" in ident:
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), _filename(name))
-    encoded = ident.encode("utf-8", "surrogateescape")  # as os.fsencode()
+    encoded = os.fsencode(ident)  # as shm_open is given it by the stdlib
     if len(encoded) > NAME_MAX:
         raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), _filename(name))
     return encoded

@@ -578,25 +578,32 @@ class SharedMemoryManager(_managers.BaseManager):
             raise _managers.ProcessError("Already started SharedMemoryServer")
         return self._Server(self._registry, self._address, self._authkey, self._serializer)
 
-    def _track(self, name, undo):
+    def _tracked(self, make, name_of, undo):
+        # Connected first, as the stdlib's: a manager that is not running raises
+        # before anything is made, so nothing is left behind.
         with self._Client(self._address, authkey=self._authkey) as conn:
+            made = make()
             try:
-                _managers.dispatch(conn, None, "track_segment", (name,))
+                _managers.dispatch(conn, None, "track_segment", (name_of(made),))
             except BaseException:
-                undo()
+                undo(made)
                 raise
+        return made
 
     def SharedMemory(self, size):
         """A new SharedMemory of *size* bytes, tracked by this manager."""
-        sms = SharedMemory(None, create=True, size=size)
-        self._track(sms.name, sms.unlink)
-        return sms
+        return self._tracked(lambda: SharedMemory(None, create=True, size=size),
+                             lambda sms: sms.name, _undo_block)
 
     def ShareableList(self, sequence):
         """A new ShareableList of *sequence*, tracked by this manager."""
-        sl = ShareableList(sequence)
-        self._track(sl.shm.name, sl.shm.unlink)
-        return sl
+        return self._tracked(lambda: ShareableList(sequence),
+                             lambda sl: sl.shm.name, lambda sl: _undo_block(sl.shm))
+
+
+def _undo_block(sms):
+    sms.unlink()
+    sms.close()
 
 
 # -- making multiprocessing.shared_memory this module ----------------------------------

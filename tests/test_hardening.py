@@ -289,12 +289,13 @@ def blocks_made():
 
 def test_5_shareable_list_refuses_items_it_could_not_read_back():
     before = _proc.own_ids()
-    with pytest.raises(ValueError, match="9,999,999"):
-        shared_memory.ShareableList([b"x" * 10_000_000, 1])
+    with pytest.raises(ValueError, match="at most 9,999,991 bytes, not 9,999,992"):
+        shared_memory.ShareableList([b"x" * 9_999_992, 1])
     assert _proc.own_ids() == before
-    sl = shared_memory.ShareableList([b"y" * 9_999_999, 1])
+    sl = shared_memory.ShareableList([b"y" * 9_999_991, 1])
     try:
-        assert sl[0] == b"y" * 9_999_999 and sl[1] == 1
+        assert sl.format == "9999992sq"
+        assert sl[0] == b"y" * 9_999_991 and sl[1] == 1
     finally:
         sl.shm.close()
         sl.shm.unlink()
@@ -751,13 +752,13 @@ def test_unlink_by_a_user_who_may_not_remove_it_raises_and_changes_nothing():
 
 
 def test_shareable_list_assignment_it_could_not_read_back_is_refused():
-    sl = shared_memory.ShareableList(["x" * 9_999_999])
+    sl = shared_memory.ShareableList(["x" * 9_999_991])
     try:
-        with pytest.raises(ValueError, match="9,999,999"):
-            sl[0] = "y" * 10_000_000
-        assert sl[0] == "x" * 9_999_999
-        sl[0] = "z" * 9_999_999
-        assert sl[0] == "z" * 9_999_999
+        with pytest.raises(ValueError, match="exceeds available storage"):
+            sl[0] = "y" * 9_999_993
+        assert sl[0] == "x" * 9_999_991
+        sl[0] = "z" * 9_999_992  # the item's capacity, all of it
+        assert sl[0] == "z" * 9_999_992
     finally:
         sl.shm.close()
         sl.shm.unlink()

@@ -1,4 +1,5 @@
 """sysvshm.shared_memory next to multiprocessing.shared_memory, and the faults it fixes."""
+import errno
 import multiprocessing
 import os
 import pickle
@@ -158,14 +159,19 @@ def test_lifecycle_same_as_stdlib(module, blocks):
     clone.close()
 
 
-def test_generated_names_are_short_and_distinct(blocks):
+def test_generated_names_are_the_stdlibs(blocks):
     names = set()
     for _ in range(20):
         block = ours.SharedMemory(create=True, size=1)
         blocks.append(block)
         names.add(block.name)
-        assert re.fullmatch(r"psm_[A-Za-z0-9_-]{10}", block.name)  # the stdlib's 14 characters
+        assert re.fullmatch(r"psm_[0-9a-f]{8}", block.name)
+        assert block._name == "/" + block.name
+        assert len(block._name) == len(std._make_filename())
     assert len(names) == 20
+    assert ours._SHM_NAME_PREFIX == std._SHM_NAME_PREFIX
+    assert ours._SHM_SAFE_NAME_LENGTH == std._SHM_SAFE_NAME_LENGTH
+    assert ours._USE_POSIX is std._USE_POSIX is True
 
 
 # -- the fixes ----------------------------------------------------------------------------
@@ -338,19 +344,67 @@ def test_names_sharing_a_key_never_share_a_segment(track, blocks):
     again.close()
 
 
-def test_bad_names(blocks):
-    # (Python 3.11's stdlib silently cuts "a\0b" to "a"; sysvshm refuses it.)
-    with pytest.raises(ValueError, match="null"):
-        ours.SharedMemory("a\0b", create=True, size=1)
-    with pytest.raises(ValueError, match="too long"):
-        ours.SharedMemory("x" * 5000, create=True, size=1)
-    with pytest.raises(ValueError, match="empty"):
-        ours.SharedMemory("/", create=True, size=1)
+def _outcome(module, name, **kwargs):
+    try:
+        block = module.SharedMemory(name, **kwargs)
+    except Exception as exc:
+        return type(exc), getattr(exc, "errno", None), getattr(exc, "filename", None), str(exc)
+    block.close()
+    block.unlink()
+    return "ok"
+
+
+@pytest.mark.parametrize("name", ["", "/", "//", "a/b", "/a/b", "x" * 256, "/" + "x" * 255,
+                                  "x" * 255, "a\0b"])
+def test_bad_names_raise_what_the_stdlib_raises(name):
+    # (Python 3.11's stdlib silently cuts "a\0b" to "a"; sysvshm refuses it, as 3.13 does.)
+    if name == "a\0b" and sys.version_info < (3, 13):
+        with pytest.raises(ValueError, match="embedded null character"):
+            ours.SharedMemory(name, create=True, size=1)
+        return
+    for create in (True, False):
+        kwargs = {"create": True, "size": 1} if create else {}
+        expected = _outcome(std, name, **kwargs)
+        if not create and expected != "ok" and expected[0] is FileNotFoundError:
+            assert _outcome(ours, name, **kwargs)[0] is FileNotFoundError
+            continue
+        assert _outcome(ours, name, **kwargs) == expected
+
+
+def test_the_name_limit_counts_bytes_as_shm_open_does(blocks):
+    # (Not compared with the stdlib: its resource tracker fails on non-ASCII
+    # names, UnicodeEncodeError in unlink(), and leaves the block behind.)
+    block = ours.SharedMemory("\xe9" * 127, create=True, size=1)
+    blocks.append(block)
+    with pytest.raises(OSError) as info:
+        ours.SharedMemory("\xe9" * 128, create=True, size=1)
+    assert info.value.errno == errno.ENAMETOOLONG
+    assert info.value.filename == "/" + "\xe9" * 128
+
+
+def test_leading_slashes_are_ignored_as_by_shm_open(blocks):
     name = unique_name("slash")
     block = ours.SharedMemory("/" + name, create=True, size=1)
     blocks.append(block)
     assert block.name == "/" + name
-    assert ours.SharedMemory(name).size == 1  # leading slashes ignored, as by shm_open
+    assert block._name == "//" + name
+    assert ours.SharedMemory(name).size == 1
+
+
+def test_unlink_checks_the_name_it_is_given(blocks):
+    # Code (and CPython's tests) may set _name; unlink() uses it, as shm_unlink would.
+    block = ours.SharedMemory(unique_name("rename"), create=True, size=1)
+    blocks.append(block)
+    saved = block._name
+    block._name = saved + "\0a"
+    with pytest.raises(ValueError, match="embedded null"):
+        block.unlink()
+    block._name = saved + "/x"
+    with pytest.raises(OSError) as info:
+        block.unlink()
+    assert info.value.errno == errno.EINVAL
+    block._name = saved
+    assert ours.SharedMemory(block.name).size == 1  # nothing was removed
 
 
 def _limit_in_namespace():
@@ -400,22 +454,15 @@ def test_shareable_list_to_a_child(method):
 
 # -- ShareableList ----------------------------------------------------------------------
 
-def strip_lengths(fmt):
-    # sysvshm's str/bytes formats hold the exact length ("5s"); the stdlib's hold
-    # the allocated one ("8s"). That difference is the fix; the rest must match.
-    import re
-    return re.sub(r"\d+s", "s", fmt)
-
-
 GOOD_VALUES = [["howdy", b"HoWdY", -273.154, 100, None, True, 42], [], [0], ["", b""],
-               [2**63 - 1, -2**63, 1e300, False]]
+               [2**63 - 1, -2**63, 1e300, False], ["abcdefgh", b"12345678" * 3, "x" * 15]]
 
 
 def observe_list(module, values):
     sl = module.ShareableList(values)
     try:
         other = module.ShareableList(name=sl.shm.name)
-        seen = (list(sl), list(other), len(sl), strip_lengths(sl.format),
+        seen = (list(sl), list(other), len(sl), sl.format,
                 repr(sl).split(", name=")[0],
                 [sl.count(v) for v in values], [sl.index(v) for v in values],
                 outcome(lambda: sl[len(values)]), outcome(lambda: sl.index("absent")),
@@ -423,7 +470,7 @@ def observe_list(module, values):
                 type(pickle.loads(pickle.dumps(sl))).__name__)
         if values:
             sl[0] = 3.5
-            seen += (other[0], strip_lengths(other.format))
+            seen += (other[0], other.format)
         other.shm.close()
         return seen
     finally:
@@ -488,6 +535,17 @@ def test_manager_unlinks_everything_at_shutdown():
             ours.SharedMemory(name)
 
 
+def test_manager_not_started_makes_nothing():
+    # The stdlib connects before it creates; a block made first was left behind.
+    before = _proc.own_ids()
+    smm = ours.SharedMemoryManager()
+    with pytest.raises(ValueError):
+        smm.SharedMemory(size=9)
+    with pytest.raises(ValueError):
+        smm.ShareableList([1, 2])
+    assert _proc.own_ids() == before
+
+
 def test_manager_start_shutdown():
     smm = ours.SharedMemoryManager()
     smm.start()
@@ -524,6 +582,104 @@ def test_install_makes_multiprocessing_use_sysvshm():
         print("ok")
     """)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_shareable_list_format_shows_capacities_where_the_stdlib_would_overflow():
+    # The stdlib sizes a str by its characters, so "\xe9" * 9 (18 bytes of UTF-8)
+    # gets 16 bytes and cannot be stored; sysvshm gives it room, and format says so.
+    sl = ours.ShareableList(["\xe9" * 9, "\xe9" * 4, "a\0"])
+    try:
+        assert sl.format == "24s8s8s"
+        assert list(sl) == ["\xe9" * 9, "\xe9" * 4, "a\0"]
+        sl[1] = "\xe9\xe9\xe9a"
+        assert sl[1] == "\xe9\xe9\xe9a" and sl.format == "24s8s8s"
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+def test_shareable_list_exact_length_from_another_process_is_checked():
+    sl = ours.ShareableList(["hello", 1])
+    try:
+        lengths = sl._offset_lengths
+        sl.shm.buf[lengths:lengths + 8] = (9).to_bytes(8, sys.byteorder)  # > capacity 8
+        other = ours.ShareableList(name=sl.shm.name)
+        with pytest.raises(ValueError, match="does not hold a valid ShareableList"):
+            other[0]
+        sl.shm.buf[lengths:lengths + 8] = (3).to_bytes(8, sys.byteorder)
+        assert other[0] == "hel" and other[1] == 1
+        other.shm.close()
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+def test_make_filename_collisions_draw_again(blocks, monkeypatch):
+    # What CPython's test_shared_memory_recreate does: the first name is taken.
+    first = ours._SHM_NAME_PREFIX + unique_name("fn1")
+    second = ours._SHM_NAME_PREFIX + unique_name("fn2")
+    monkeypatch.setattr(ours, "_make_filename", iter([first, first, second]).__next__)
+    a = ours.SharedMemory(create=True, size=1)
+    blocks.append(a)
+    b = ours.SharedMemory(create=True, size=1)
+    blocks.append(b)
+    assert (a._name, b._name) == (first, second)
+    assert a.name == first[1:]
+
+
+def test_o_creat_subclass_attaches_or_creates(blocks):
+    # The stdlib's _flags: O_CREAT without O_EXCL opens the block or makes it.
+    class OpenOrCreate(ours.SharedMemory):
+        _flags = os.O_CREAT | os.O_RDWR
+
+    name = unique_name("ocreat")
+    made = OpenOrCreate(name, size=10)
+    blocks.append(made)
+    assert made.size == 10
+    again = OpenOrCreate(name, size=10)
+    assert again._shmid == made._shmid and again.size == 10
+    again.close()
+
+
+def test_install_keeps_the_stdlib_tracker_out_of_sysvshm_blocks():
+    # The common workaround for the stdlib's tracker, run on sysvshm blocks: the
+    # tracker process must not print a KeyError (it never had them).
+    result = run_python("""
+        from sysvshm import shared_memory
+        shared_memory.install()
+        from multiprocessing import resource_tracker, shared_memory as mp_shm
+        b = mp_shm.SharedMemory(create=True, size=10)
+        resource_tracker.unregister(b._name, "shared_memory")
+        resource_tracker.register(b._name, "shared_memory")
+        resource_tracker.unregister(b._name, "shared_memory")
+        # Other resource types still reach the tracker.
+        resource_tracker.register("/sysvshm-test-sem", "semaphore")
+        resource_tracker.unregister("/sysvshm-test-sem", "semaphore")
+        b.close(); b.unlink()
+        shared_memory.uninstall()
+        assert resource_tracker.unregister.__module__ == "multiprocessing.resource_tracker"
+        print("ok")
+    """)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    assert "KeyError" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_install_still_tracks_stdlib_blocks_made_before_it():
+    # A stdlib block (a file in /dev/shm) keeps its registration.
+    result = run_python("""
+        from multiprocessing import shared_memory as std
+        from sysvshm import shared_memory
+        shared_memory.install()
+        b = std.SharedMemory(create=True, size=10)
+        name = b.name
+        b.close()
+        print(name)
+    """)
+    name = result.stdout.strip()
+    assert result.returncode == 0, result.stderr
+    # The stdlib's tracker removed the block it was told about, with its warning.
+    assert not os.path.exists("/dev/shm/" + name)
+    assert "leaked shared_memory" in result.stderr
 
 
 def test_shareable_list_index_below_minus_len_raises():

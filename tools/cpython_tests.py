@@ -38,12 +38,19 @@ from sysvshm import mmap as M
 # sysvshm's module under multiprocessing.shared_memory too.
 sysvshm.shared_memory.install()
 
+# The forkserver (started with -c) must be able to import this file as a module.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_HERE, os.environ.get("PYTHONPATH")) if p)
+
 V = sys.version_info[:2]
+_MODULE = os.path.splitext(os.path.basename(__file__))[0]
 ALL = ((3, 9), (3, 13))
 
 # (suite pattern, "Class.test" pattern, (first, last) Python version, reason)
 EXPECTED_FAILURES = [
-    ("mmap", "MmapTests.test_repr", ((3, 11), (3, 13)),
+    ("mmap", "MmapTests.test_repr", ALL,
      "the repr names the type sysvshm.mmap.mmap, not mmap.mmap (as the stdlib names "
      "a subclass); the fields are the stdlib's"),
     ("shm", "MmapTests.test_repr", ((3, 11), (3, 13)),
@@ -136,7 +143,20 @@ def _shared_memory_tests(start_method):
     for name, obj in namespace.items():
         if isinstance(obj, type) and issubclass(obj, tm._TestSharedMemory):
             suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(obj))
-    return suite, namespace["setUpModule"], namespace["tearDownModule"]
+    set_up = namespace["setUpModule"]
+
+    def set_up_with_sysvshm():
+        set_up()
+        # The forkserver imports its preload modules before any test; this file
+        # (as a module: its directory is on PYTHONPATH, see above) comes first
+        # so that they see sysvshm's module. (3.9 and 3.10 never preload
+        # "__main__": their forkserver drops the main path.)
+        from multiprocessing import forkserver
+        preload = forkserver._forkserver._preload_modules
+        multiprocessing.set_forkserver_preload(
+            [_MODULE] + [m for m in preload if m != _MODULE])
+
+    return suite, set_up_with_sysvshm, namespace["tearDownModule"]
 
 
 # -- running and judging -----------------------------------------------------------------
@@ -174,7 +194,26 @@ class _Result(unittest.TextTestResult):
                 self.outcomes[test.id()] = ("fail", self._exc_info_to_string(err, test))
 
 
-def _run(label, suite, verbosity):
+def _select(suite, pattern):
+    if not pattern:
+        return suite
+    chosen = unittest.TestSuite()
+    for test in _flatten(suite):
+        if pattern in test.id():
+            chosen.addTest(test)
+    return chosen
+
+
+def _flatten(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _run(label, suite, verbosity, pattern=None):
+    suite = _select(suite, pattern)
     print(f"\n=== {label}: CPython {sys.version.split()[0]}'s tests against sysvshm ===",
           flush=True)
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=verbosity,
@@ -217,6 +256,7 @@ def main(argv=None):
                         help="run only this suite (repeatable); default: all")
     parser.add_argument("--start-method", action="append", choices=START_METHODS,
                         help="shared_memory start methods; default: all")
+    parser.add_argument("-k", dest="pattern", help="run only tests whose id contains this")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     suites = args.suite or SUITES
@@ -224,10 +264,10 @@ def main(argv=None):
     problems = []
     totals = []
     if "mmap" in suites:
-        outcomes = _run("mmap", _mmap_tests(sysvshm.mmap), verbosity)
+        outcomes = _run("mmap", _mmap_tests(sysvshm.mmap), verbosity, args.pattern)
         totals.append(("mmap", _judge("mmap", outcomes)))
     if "shm" in suites:
-        outcomes = _run("shm", _mmap_tests(_shm_module()), verbosity)
+        outcomes = _run("shm", _mmap_tests(_shm_module()), verbosity, args.pattern)
         totals.append(("shm", _judge("shm", outcomes)))
     if "shared_memory" in suites:
         for method in args.start_method or START_METHODS:
@@ -235,7 +275,7 @@ def main(argv=None):
             suite, set_up, tear_down = _shared_memory_tests(method)
             set_up()
             try:
-                outcomes = _run(label, suite, verbosity)
+                outcomes = _run(label, suite, verbosity, args.pattern)
             finally:
                 tear_down()
             totals.append((label, _judge(label, outcomes)))
