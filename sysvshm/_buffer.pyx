@@ -392,11 +392,13 @@ cdef class _Buffer:
         self._check_writable()
         if PyIndex_Check(item):
             i = _as_index(item)
+            # The stdlib's order: the index is checked before the value is
+            # looked at, so a bad index wins over a bad value.
+            self._check_index(i)
             if not PyIndex_Check(value):
-                self._check_index(i)
                 raise TypeError("mmap item value must be an int")
             v = PyNumber_AsSsize_t(value, TypeError)
-            # __index__ of item or value may have closed us.
+            # __index__ of item or value may have closed or resized us.
             i = self._check_index(i)
             if v < 0 or v > 255:
                 raise ValueError("mmap item value must be in range(0, 256)")
