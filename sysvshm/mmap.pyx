@@ -186,11 +186,6 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
                 access = ACCESS_WRITE_
         else:
             raise ValueError("mmap invalid access parameter.")
-        if not (prot & C_PROT_READ):
-            # Python reads what it maps (indexing, find, buffers): a map it cannot
-            # read would crash the interpreter on first use.
-            raise ValueError("sysvshm.mmap needs PROT_READ in prot: "
-                             "Python cannot use memory it may not read")
         if flags & compat.SYSVSHM_MAP_FIXED_ANY:
             raise ValueError("MAP_FIXED needs an address, which sysvshm.mmap never takes")
         sys.audit("mmap.__new__", fileno, length, access, offset)
@@ -262,8 +257,13 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
             if err:
                 raise_oserror(err, f"cannot lock {length} bytes in RAM: {_memlock_hint()}")
         self._set_memory(<char *>addr, length, access, _munmap_release)
+        # Without PROT_READ (a PROT_NONE guard, PROT_WRITE or PROT_EXEC alone) the
+        # map is accepted, as the stdlib accepts it, but every access to its
+        # contents raises TypeError instead of crashing the interpreter.
+        self._noaccess = not (prot & C_PROT_READ)
         self._private_huge = bool(flags & compat.MAP_HUGETLB) and bool(flags & C_MAP_PRIVATE)
-        if (flags & compat.MAP_HUGETLB) and (flags & compat.MAP_NORESERVE) and length > 0:
+        if ((flags & compat.MAP_HUGETLB) and (flags & compat.MAP_NORESERVE) and length > 0
+                and not self._noaccess):  # never touched, so no page is ever needed
             # Huge pages without a reservation: allocate them all now (or fail
             # cleanly) rather than raise SIGBUS at the first touch of a page the
             # kernel cannot supply.
