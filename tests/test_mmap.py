@@ -315,8 +315,10 @@ def test_resize_file_grow_and_shrink(datafile):
 
 def test_shared_anonymous_never_grows(anon_path):
     m = smmap.mmap(-1, PAGE)
-    with pytest.raises(ValueError, match="cannot grow"):
+    with pytest.raises(OSError, match="cannot grow") as info:
         m.resize(2 * PAGE)
+    assert info.value.errno == errno.EINVAL and len(m) == PAGE
+    m[PAGE - 1] = 2  # still mapped, at its original size
     m.resize(100)
     m.resize(PAGE)  # back up to the original size is fine
     m[PAGE - 1] = 1
