@@ -17,6 +17,7 @@ cdef class _Buffer:
     cdef Py_ssize_t _pos
     cdef int _access
     cdef bint _readonly
+    cdef bint _noaccess           # no PROT_READ: the contents must never be touched
     cdef bint _private_huge       # MAP_PRIVATE|MAP_HUGETLB: pages given back may not return
     cdef Py_ssize_t _exports      # live buffer exports (memoryview, numpy, ...)
     cdef Py_ssize_t _pins         # nogil operations in flight on _data
@@ -30,6 +31,7 @@ cdef class _Buffer:
                          release_func release) except -1
     cdef int _check_valid(self) except -1
     cdef int _check_writable(self) except -1
+    cdef int _check_readable(self) except -1
     cdef int _unmap(self) except -1
     cdef char *_pin(self) except NULL
     cdef bint _pinned(self) noexcept

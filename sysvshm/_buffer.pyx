@@ -27,7 +27,7 @@ from libc.string cimport memchr, memcmp, memmove
 from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM, EINVAL
 
 from sysvshm._args cimport as_int
-from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly
+from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly, raise_noaccess
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from sysvshm.includes.compat cimport sysvshm_mincore
 from sysvshm.includes.memops cimport (sysvshm_prefault_parallel, sysvshm_copy_parallel,
@@ -162,6 +162,7 @@ cdef class _Buffer:
         self._pos = 0
         self._access = access
         self._readonly = access == ACCESS_READ_
+        self._noaccess = False  # a subclass mapping without PROT_READ sets it
         self._release = release
         return 0
 
@@ -171,8 +172,21 @@ cdef class _Buffer:
         return 0
 
     cdef int _check_writable(self) except -1:
+        # Every method that writes the contents passes here (after _check_valid):
+        # read-only first, as the stdlib checks it, then "not readable".
         if self._readonly:
             raise_readonly()
+        if self._noaccess:
+            raise_noaccess()
+        return 0
+
+    cdef int _check_readable(self) except -1:
+        # _check_valid for every method that reads the contents (or exports them):
+        # a map without PROT_READ is refused before anything touches it.
+        if self._data == NULL:
+            raise_closed()
+        if self._noaccess:
+            raise_noaccess()
         return 0
 
     cdef int _unmap(self) except -1:
@@ -230,6 +244,8 @@ cdef class _Buffer:
         """memmove between this open mapping and another buffer (one of dst, src
         lies in the mapping, bounds checked): from _STREAM_MIN bytes it streams
         without the GIL, with the mapping pinned so that a close() waits."""
+        if self._noaccess:  # callers check first; this is the last line of defence
+            raise_noaccess()
         if <size_t>n < _STREAM_MIN:
             memmove(dst, src, n)
             return 0
@@ -303,7 +319,7 @@ cdef class _Buffer:
     # -- buffer protocol ---------------------------------------------------
 
     def __getbuffer__(self, Py_buffer *view, int flags):
-        self._check_valid()
+        self._check_readable()
         PyBuffer_FillInfo(view, self, self._data, self._size, self._readonly, flags)
         self._exports += 1
 
@@ -320,7 +336,7 @@ cdef class _Buffer:
         cdef Py_ssize_t i, start, stop, step, n, k
         cdef bytes result
         cdef char *out
-        if PyLong_CheckExact(item) and self._data != NULL:
+        if PyLong_CheckExact(item) and self._data != NULL and not self._noaccess:
             # Fast path: an exact int runs no Python code, so nothing can close
             # the object between the check above and the read below.
             i = _as_ssize_raw(item)
@@ -331,8 +347,7 @@ cdef class _Buffer:
                     i += self._size
                 if 0 <= i < self._size:
                     return <unsigned char>self._data[i]
-        if self._data == NULL:
-            raise_closed()
+        self._check_readable()
         if PySlice_Check(item):
             PySlice_Unpack(item, &start, &stop, &step)
             if self._data == NULL:  # a slice bound's __index__ may have closed us
@@ -366,7 +381,7 @@ cdef class _Buffer:
         cdef Py_buffer buf
         cdef const char *src
         if (PyLong_CheckExact(item) and PyLong_CheckExact(value) and self._data != NULL
-                and not self._readonly):
+                and not self._readonly and not self._noaccess):
             # Fast path, as in __getitem__; anything unusual takes the full path.
             i = _as_ssize_raw(item)
             v = _as_ssize_raw(value)
@@ -379,7 +394,7 @@ cdef class _Buffer:
                     self._data[i] = <char>v
                     return
         elif (PySlice_Check(item) and PyBytes_CheckExact(value) and self._data != NULL
-                and not self._readonly):
+                and not self._readonly and not self._noaccess):
             # Fast path for bytes into a slice: bytes run no Python code to export.
             PySlice_Unpack(item, &start, &stop, &step)
             if self._data == NULL:  # a slice bound's __index__ may have closed us
@@ -392,11 +407,13 @@ cdef class _Buffer:
         self._check_writable()
         if PyIndex_Check(item):
             i = _as_index(item)
+            # The stdlib's order: the index is checked before the value is
+            # looked at, so a bad index wins over a bad value.
+            self._check_index(i)
             if not PyIndex_Check(value):
-                self._check_index(i)
                 raise TypeError("mmap item value must be an int")
             v = PyNumber_AsSsize_t(value, TypeError)
-            # __index__ of item or value may have closed us.
+            # __index__ of item or value may have closed or resized us.
             i = self._check_index(i)
             if v < 0 or v > 255:
                 raise ValueError("mmap item value must be in range(0, 256)")
@@ -433,7 +450,8 @@ cdef class _Buffer:
 
     def __delitem__(self, item):
         self._check_valid()
-        self._check_writable()
+        if self._readonly:  # only that: nothing is touched, as with the stdlib
+            raise_readonly()
         if PyIndex_Check(item):
             self._check_index(_as_index(item))
             raise TypeError("mmap doesn't support item deletion")
@@ -445,7 +463,7 @@ cdef class _Buffer:
         # mmap iterates through its sequence slot, which yields 1-byte bytes.
         cdef Py_ssize_t i = 0
         while True:
-            self._check_valid()
+            self._check_readable()
             if i >= self._size:
                 return
             yield PyBytes_FromStringAndSize(self._data + i, 1)
@@ -456,7 +474,7 @@ cdef class _Buffer:
     def read(self, n=None, /):
         """Return up to *n* bytes from the current position (all if None or negative)."""
         cdef Py_ssize_t num, remaining, start
-        self._check_valid()
+        self._check_readable()
         num = _optional_ssize(n, -1)
         self._check_valid()
         remaining = self._size - self._pos if self._pos < self._size else 0
@@ -476,7 +494,7 @@ cdef class _Buffer:
         bytes-like object *b*; advance the position and return the count."""
         cdef Py_buffer buf
         cdef Py_ssize_t num, remaining, start
-        self._check_valid()
+        self._check_readable()
         try:
             PyObject_GetBuffer(b, &buf, PyBUF_WRITABLE)
         except (TypeError, BufferError, ValueError):  # as io's readinto: one TypeError
@@ -496,7 +514,7 @@ cdef class _Buffer:
 
     def read_byte(self):
         """Return the byte at the current position as an int and advance by one."""
-        self._check_valid()
+        self._check_readable()
         if self._pos >= self._size:
             raise ValueError("read byte out of range")
         self._pos += 1
@@ -507,7 +525,7 @@ cdef class _Buffer:
         cdef Py_ssize_t remaining, n
         cdef char *start
         cdef char *eol
-        self._check_valid()
+        self._check_readable()
         remaining = self._size - self._pos if self._pos < self._size else 0
         start = self._data + self._pos
         eol = <char *>memchr(start, b'\n', remaining)
@@ -598,7 +616,7 @@ cdef class _Buffer:
         cdef Py_buffer buf
         cdef Py_ssize_t s, e, n, p
         cdef const char *hit
-        self._check_valid()
+        self._check_readable()
         PyObject_GetBuffer(sub, &buf, PyBUF_SIMPLE)
         try:
             s = self._pos if start is _POS else <Py_ssize_t>start
@@ -694,7 +712,8 @@ cdef class _Buffer:
         finally:
             self._unpin()
         if rc != 0:
-            if which == 1 and (err == ENOMEM or err == EAGAIN or err == EPERM):
+            if (which == 1 and (err == ENOMEM or err == EAGAIN or err == EPERM)
+                    and not self._noaccess):  # without PROT_READ, ENOMEM is the kernel's no
                 raise_oserror(err, f"cannot lock {n} bytes in RAM: {_memlock_hint()}")
             raise_oserror(err)
         return 0
@@ -749,7 +768,7 @@ cdef class _Buffer:
         cdef bint w = bool(write)
         cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
         cdef int threads = _CPUS
-        self._check_valid()
+        self._check_readable()
         if w:
             self._check_writable()
         addr = self._pin()

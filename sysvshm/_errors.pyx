@@ -28,3 +28,10 @@ cdef int raise_closed() except -1:
 
 cdef int raise_readonly() except -1:
     raise TypeError("mmap can't modify a readonly memory map.")
+
+
+cdef int raise_noaccess() except -1:
+    # A map without PROT_READ (a PROT_NONE guard, PROT_WRITE or PROT_EXEC alone):
+    # touching it would crash the interpreter, so every access to its contents is
+    # refused, with the exception the stdlib uses for access a map does not allow.
+    raise TypeError("mmap can't access a memory map without PROT_READ")

@@ -3,6 +3,7 @@
 
 Man pages: shmget(2), shmat(2), shmdt(2), shmctl(2), ftok(3), svipc(7).
 """
+from cpython.long cimport PyLong_AsSsize_t
 from cpython.number cimport PyNumber_Index
 from libc.string cimport memset
 from libc.errno cimport errno, EINVAL, EIDRM, ENOENT, ENOSPC, EEXIST, EACCES, ENOMEM, EPERM
@@ -450,6 +451,29 @@ shmid=None, prefault=False)
         """shmctl(IPC_SET): set the owner; -1 keeps the current uid or gid."""
         self._check_valid()
         _set(self._shmid, _owner_id(uid, "uid"), _owner_id(gid, "gid"), -1)
+
+    def resize(self, newsize, /):
+        """Always refused: a System V segment cannot change size.
+
+        The checks are mmap.mmap.resize()'s, in its order (closed, the argument,
+        exported buffers, read-only, a negative size); then SystemError, which is
+        what the stdlib raises where it cannot resize (no mremap) and what code
+        written for mmap treats as "resizing not supported". Create a new segment
+        and copy the data instead.
+        """
+        cdef Py_ssize_t new_size
+        self._check_valid()
+        new_size = PyLong_AsSsize_t(PyNumber_Index(newsize))
+        self._check_valid()  # __index__ may have closed us
+        if self._exports > 0:
+            raise BufferError("mmap can't resize with extant buffers exported.")
+        if self._readonly:
+            raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
+        if new_size < 0:
+            raise ValueError("new size out of range")
+        raise SystemError(f"a System V shared memory segment cannot be resized (segment "
+                          f"{self._shmid}, {self._size} bytes): create a new segment of "
+                          f"{new_size} bytes and copy the data")
 
     def __reduce__(self):
         # Re-attach the same segment by id (and with the same access) wherever

@@ -186,11 +186,6 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
                 access = ACCESS_WRITE_
         else:
             raise ValueError("mmap invalid access parameter.")
-        if not (prot & C_PROT_READ):
-            # Python reads what it maps (indexing, find, buffers): a map it cannot
-            # read would crash the interpreter on first use.
-            raise ValueError("sysvshm.mmap needs PROT_READ in prot: "
-                             "Python cannot use memory it may not read")
         if flags & compat.SYSVSHM_MAP_FIXED_ANY:
             raise ValueError("MAP_FIXED needs an address, which sysvshm.mmap never takes")
         sys.audit("mmap.__new__", fileno, length, access, offset)
@@ -262,8 +257,13 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
             if err:
                 raise_oserror(err, f"cannot lock {length} bytes in RAM: {_memlock_hint()}")
         self._set_memory(<char *>addr, length, access, _munmap_release)
+        # Without PROT_READ (a PROT_NONE guard, PROT_WRITE or PROT_EXEC alone) the
+        # map is accepted, as the stdlib accepts it, but every access to its
+        # contents raises TypeError instead of crashing the interpreter.
+        self._noaccess = not (prot & C_PROT_READ)
         self._private_huge = bool(flags & compat.MAP_HUGETLB) and bool(flags & C_MAP_PRIVATE)
-        if (flags & compat.MAP_HUGETLB) and (flags & compat.MAP_NORESERVE) and length > 0:
+        if ((flags & compat.MAP_HUGETLB) and (flags & compat.MAP_NORESERVE) and length > 0
+                and not self._noaccess):  # never touched, so no page is ever needed
             # Huge pages without a reservation: allocate them all now (or fail
             # cleanly) rather than raise SIGBUS at the first touch of a page the
             # kernel cannot supply.
@@ -336,12 +336,13 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
         self._check_valid()
         new_size = _int_arg(newsize, "n")
         self._check_valid()
+        # The stdlib's order (3.13): exports, trackfd, access, then the size.
         if self._exports > 0:
             raise BufferError("mmap can't resize with extant buffers exported.")
+        if not self._trackfd:
+            raise ValueError("mmap can't resize with trackfd=False.")
         if self._access != ACCESS_WRITE_ and self._access != ACCESS_DEFAULT_:
             raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
-        if not self._trackfd and not self._anonymous:
-            raise ValueError("mmap can't resize with trackfd=False.")
         if new_size < 0 or sys.maxsize - new_size < self._offset:
             raise ValueError("new size out of range")
         if self._pinned():
@@ -349,14 +350,13 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
         if not compat.SYSVSHM_HAVE_MREMAP:
             raise SystemError("mmap: resizing not available--no mremap()")
         if new_size == 0:
-            raise_oserror(EINVAL, "cannot resize a map to 0 bytes")
-        if self._grow_limit >= 0 and new_size > self._grow_limit:
-            raise ValueError(f"cannot grow a shared anonymous map past its original "
-                             f"{self._grow_limit} bytes: the pages past it do not exist")
+            # What mremap says (the stdlib's error), before the file is touched.
+            raise_oserror(EINVAL)
         self._remap(new_size)
 
     cdef int _remap(self, Py_ssize_t new_size) except -1:
         cdef void *moved
+        cdef void *shrunk
         cdef int err = 0
         cdef Py_ssize_t old_size = self._size
         cdef off_t old_end = <off_t>(self._offset + old_size)
@@ -374,6 +374,17 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
             if self._fd != -1 and grow:
                 ftruncate(self._fd, old_end)  # undo: the map still ends there
             raise_oserror(err)
+        if self._grow_limit >= 0 and new_size > self._grow_limit:
+            # Shared anonymous memory: the pages past the original size do not
+            # exist (the next access would be SIGBUS, where the stdlib lets it
+            # grow). The kernel had its say first, so a size it refuses gets the
+            # stdlib's error; one it accepts is shrunk back (in place, never
+            # fails in practice; if it did, the tail would only be unused
+            # address space) and refused with the same OSError(EINVAL).
+            shrunk = compat.sysvshm_mremap(moved, <size_t>new_size, <size_t>old_size)
+            self._data = <char *>(moved if shrunk == MAP_FAILED else shrunk)
+            raise_oserror(EINVAL, f"cannot grow a shared anonymous map past its original "
+                                  f"{self._grow_limit} bytes: the pages past it do not exist")
         self._data = <char *>moved
         self._size = new_size
         if self._fd != -1 and not grow and ftruncate(self._fd, new_end) == -1:
