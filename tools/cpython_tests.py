@@ -107,6 +107,9 @@ class _Segment(sysvshm.shm):
                                     "or read-only (access=)")
         if offset:
             raise unittest.SkipTest("offset=: does not apply to a System V segment")
+        if not trackfd:
+            raise unittest.SkipTest("trackfd=False: a System V segment has no file "
+                                    "descriptor to track")
         if length < 0:
             raise OverflowError("memory mapped length must be positive")
         self = super().__new__(cls)
