@@ -7,7 +7,16 @@ __all__ = ["SharedMemory", "ShareableList", "SharedMemoryManager", "install", "u
 
 _SLT = TypeVar("_SLT", int, float, bool, str, bytes, None)
 
+# The stdlib's private surface, which code written for it reaches for.
+_USE_POSIX: bool
+_SHM_SAFE_NAME_LENGTH: int
+_SHM_NAME_PREFIX: str
+def _make_filename() -> str: ...
+
 class SharedMemory:
+    _name: str | None  # None only before __init__ ran
+    _flags: int
+    _prepend_leading_slash: bool
     def __init__(
         self, name: str | None = None, create: bool = False, size: int = 0, *,
         track: bool = True

@@ -92,7 +92,6 @@ CATALOGUE = [
     ("mmap: negative offset", lambda: smmap.mmap(-1, 10, offset=-PAGE), OverflowError),
     ("mmap: unaligned offset", lambda: smmap.mmap(-1, 10, offset=1), OSError),
     ("mmap: closed fd", lambda: smmap.mmap(987654, 10), OSError),
-    ("mmap: prot none", lambda: smmap.mmap(-1, 10, prot=0), ValueError),
     ("mmap: access and prot", lambda: smmap.mmap(-1, 10, prot=1, access=1), ValueError),
     ("mmap: MAP_FIXED", lambda: smmap.mmap(-1, 10, flags=0x11), ValueError),
     ("mmap: hugetlb unreserved",
