@@ -248,6 +248,14 @@ def _stat(shmid, name):
         raise denied(name) from None
 
 
+def exists_by_metadata(name):
+    """Whether the kernel holds a block on *name*'s key (its metadata says so);
+    nothing is attached."""
+    shmid = _shm._lookup(key_of(identity(name)))
+    st = _stat(shmid, name) if shmid != -1 else None
+    return st is not None and kind(st) is not None
+
+
 def attach(name, ident, readonly=False):
     """(seg, size, tracked) for the live block named *ident*; FileNotFoundError,
     PermissionError as the stdlib's shm_open would raise them."""

@@ -216,6 +216,8 @@ class SharedMemory:
             self._unlink()
 
     def _unlink(self):
+        if self._name is None:
+            return  # never set up: nothing to unlink, as in the stdlib
         _blocks.identity(self._name)  # a bad name raises here, as shm_unlink() would
         seg = self._seg
         if seg is None:
@@ -629,11 +631,21 @@ def _tracker_register(name, rtype):
     return _saved["resource_tracker.register"](name, rtype)
 
 
+def _is_sysvshm_block(name):
+    # From the kernel's metadata only: nothing is attached.
+    try:
+        return _blocks.exists_by_metadata(name)
+    except (TypeError, ValueError, OSError):
+        return False
+
+
 def _tracker_unregister(name, rtype):
     if rtype == "shared_memory":
-        if name not in _posix_names and not _is_posix_object(name):
+        if name not in _posix_names and _is_sysvshm_block(name):
             # A sysvshm block (code written for the stdlib unregisters its
             # blocks): the tracker never had it, and would print a KeyError.
+            # Anything else goes through: the stdlib's unlink() unregisters
+            # after shm_unlink(), when its file is already gone.
             return None
         _posix_names.discard(name)
     return _saved["resource_tracker.unregister"](name, rtype)

@@ -59,7 +59,7 @@ def test_the_runner_fails_on_unexpected_failures_and_unexpected_passes():
     assert verdicts["listed test passes"][0] == 1
     assert verdicts["unlisted test fails"][0] == 1
     assert verdicts["unlisted test passes"] == [0, {"passed": 1}]
-    assert verdicts["skip"] == [0, {"skipped": 1}]
+    assert verdicts["skip"] == [1, {"skipped": 1}]  # a suite in which nothing ran fails
     assert verdicts["other suite"][0] == 1  # an entry applies to its own suite only
 
 
