@@ -67,10 +67,11 @@ def identity(name):
         raise TypeError(f"name must be str, not {type(name).__name__}")
     if "\0" in name:
         raise ValueError("embedded null character")
+    name.encode("utf-8")  # strict, as the stdlib's _posixshmem: UnicodeEncodeError
     ident = name.lstrip("/")
     if not ident or "/" in ident:
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), _filename(name))
-    encoded = os.fsencode(ident)  # as shm_open is given it by the stdlib
+    encoded = ident.encode("utf-8")
     if len(encoded) > NAME_MAX:
         raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), _filename(name))
     return encoded

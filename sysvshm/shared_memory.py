@@ -97,7 +97,7 @@ class SharedMemory:
         _blocks.keepalive.sweep()
         tracked = bool(track)
         if self._flags & os.O_CREAT:
-            size = operator.index(size)
+            size = int(operator.index(size))  # int(): 3.9 returns True for True
         if name is None:
             while True:
                 name = _make_filename()

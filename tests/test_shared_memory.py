@@ -355,7 +355,7 @@ def _outcome(module, name, **kwargs):
 
 
 @pytest.mark.parametrize("name", ["", "/", "//", "a/b", "/a/b", "x" * 256, "/" + "x" * 255,
-                                  "x" * 255, "a\0b"])
+                                  "x" * 255, "a\0b", "\udc80rv", "/\ud800"])
 def test_bad_names_raise_what_the_stdlib_raises(name):
     # (Python 3.11's stdlib silently cuts "a\0b" to "a"; sysvshm refuses it, as 3.13 does.)
     if name == "a\0b" and sys.version_info < (3, 13):
