@@ -4,7 +4,15 @@
 functions ftok, shmget, shmat, shmdt and shmctl mirror the C API of
 <sys/ipc.h> and <sys/shm.h> as the os module mirrors system calls.
 """
-from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE  # noqa: F401
+try:
+    from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE  # noqa: F401
+except ModuleNotFoundError as _exc:  # pragma: no cover (a source tree without a build)
+    if _exc.name != "sysvshm._buffer":
+        raise
+    raise ImportError(
+        "sysvshm is being imported from its source tree, which holds no compiled build: "
+        "install it (python3 -m pip install .) and run Python outside the tree or with -I"
+    ) from None
 from sysvshm._inventory import limits, limits_result, remove, segments  # noqa: F401
 from sysvshm._shm import *  # noqa: F401,F403  (the platform's constants)
 from sysvshm._shm import __all__ as _shm_all
