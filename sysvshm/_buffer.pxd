@@ -11,7 +11,7 @@ cdef enum:
     ACCESS_COPY_ = 3
 
 
-cdef class _Buffer:
+cdef class MappedBuffer:
     cdef char *_data              # NULL once closed
     cdef Py_ssize_t _size
     cdef Py_ssize_t _pos

@@ -1,4 +1,4 @@
-# cython: language_level=3, embedsignature=True
+# cython: language_level=3, embedsignature=True, embedsignature.format=python
 """The mmap-style core: one implementation of every method of mmap.mmap.
 
 Semantics, error types and messages follow CPython's Modules/mmapmodule.c so that
@@ -144,7 +144,7 @@ cdef object _POS = _Default.__new__(_Default)
 
 
 @cython.auto_pickle(False)
-cdef class _Buffer:
+cdef class MappedBuffer:
     """Base of sysvshm.shm and sysvshm.mmap.mmap; not instantiated directly."""
 
     def __dealloc__(self):
@@ -639,35 +639,35 @@ cdef class _Buffer:
         finally:
             PyBuffer_Release(&buf)
 
-    def move(self, dest_, src_, count_, /):
+    def move(self, dest, src, count, /):
         """Copy *count* bytes from offset *src* to offset *dest* (regions may overlap)."""
-        cdef Py_ssize_t dest, src, count
+        cdef Py_ssize_t to, frm, n
         self._check_valid()
-        dest, src, count = _ssize(dest_), _ssize(src_), _ssize(count_)
+        to, frm, n = _ssize(dest), _ssize(src), _ssize(count)
         self._check_valid()
         self._check_writable()
-        if (dest < 0 or src < 0 or count < 0
-                or self._size - dest < count or self._size - src < count):
+        if (to < 0 or frm < 0 or n < 0
+                or self._size - to < n or self._size - frm < n):
             raise ValueError("source, destination, or count out of range")
-        memmove(self._data + dest, self._data + src, count)
+        memmove(self._data + to, self._data + frm, n)
 
-    def flush(self, offset_=0, size=_LENGTH, /):
+    def flush(self, offset=0, size=_LENGTH, /):
         """msync() a range to its backing store (a no-op for read-only memory)."""
-        cdef Py_ssize_t length, offset
+        cdef Py_ssize_t length, off
         cdef char *addr
         cdef int rc, err = 0
         self._check_valid()
-        offset = _ssize(offset_)
+        off = _ssize(offset)
         length = self._size if size is _LENGTH else _ssize(size)
         self._check_valid()
-        if length < 0 or offset < 0 or self._size - offset < length:
+        if length < 0 or off < 0 or self._size - off < length:
             raise ValueError("flush values out of range")
         if self._access == ACCESS_READ_ or self._access == ACCESS_COPY_:
             return None
         addr = self._pin()
         try:
             with nogil:
-                rc = msync(addr + offset, <size_t>length, MS_SYNC)
+                rc = msync(addr + off, <size_t>length, MS_SYNC)
                 if rc == -1:
                     err = errno
         finally:
@@ -782,10 +782,10 @@ cdef class _Buffer:
         if rc != 0:
             raise_oserror(err)
 
-    def mincore(self, start_=0, length=_LENGTH, /):
+    def mincore(self, start=0, length=_LENGTH, /):
         """mincore(2): how many pages of a range (default: all) are resident in RAM."""
-        cdef Py_ssize_t start
-        cdef Py_ssize_t n = self._range("mincore", start_, length, &start)
+        cdef Py_ssize_t begin
+        cdef Py_ssize_t n = self._range("mincore", start, length, &begin)
         cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
         cdef char *addr
         cdef size_t first, npages, i, count = 0
@@ -793,8 +793,8 @@ cdef class _Buffer:
         cdef int rc = 0, err = 0
         addr = self._pin()
         try:
-            first = <size_t>(addr + start) & ~(page - 1)
-            npages = (<size_t>(addr + start + n) - first + page - 1) // page
+            first = <size_t>(addr + begin) & ~(page - 1)
+            npages = (<size_t>(addr + begin + n) - first + page - 1) // page
             vec = <unsigned char *>PyMem_Malloc(npages)
             if vec == NULL:
                 raise MemoryError()

@@ -1,8 +1,8 @@
-from sysvshm._buffer cimport _Buffer
+from sysvshm._buffer cimport MappedBuffer
 from sysvshm.includes.sys_ipc cimport key_t
 
 
-cdef class shm(_Buffer):
+cdef class shm(MappedBuffer):
     cdef int _shmid
     cdef key_t _key
     cdef int _shmat_flags

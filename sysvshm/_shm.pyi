@@ -1,7 +1,7 @@
 import os
 from typing import Any, Mapping, Union
 
-from sysvshm._buffer import _Buffer
+from sysvshm._buffer import MappedBuffer
 from sysvshm._types import stat_result
 
 # Linux; each constant exists at run time only where the platform defines it.
@@ -61,7 +61,7 @@ SHM_HUGE_2MB: int
 SHM_HUGE_1GB: int
 SHM_NORESERVE: int
 
-class shm(_Buffer):
+class shm(MappedBuffer):
     """A System V shared memory segment, attached, with the interface of mmap.mmap."""
 
     def __init__(

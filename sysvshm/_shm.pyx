@@ -1,4 +1,4 @@
-# cython: language_level=3, embedsignature=True
+# cython: language_level=3, embedsignature=True, embedsignature.format=python
 """System V shared memory: the <sys/ipc.h>/<sys/shm.h> C API and the segment object.
 
 Man pages: shmget(2), shmat(2), shmdt(2), shmctl(2), ftok(3), svipc(7).
@@ -8,7 +8,9 @@ from cpython.number cimport PyNumber_Index
 from libc.string cimport memset
 from libc.errno cimport errno, EINVAL, EIDRM, ENOENT, ENOSPC, EEXIST, EACCES, ENOMEM, EPERM
 
-from sysvshm._buffer cimport _Buffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_, ACCESS_COPY_
+from sysvshm._buffer cimport (MappedBuffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_,
+                              ACCESS_COPY_)
+from sysvshm._buffer import ACCESS_DEFAULT  # the default shown in signatures
 from sysvshm._args cimport as_int
 from sysvshm._errors cimport raise_oserror
 from sysvshm.includes cimport sys_ipc as c_ipc
@@ -273,7 +275,7 @@ cdef int _shm_release(char *addr, Py_ssize_t size) noexcept nogil:
 
 # -- the segment object ----------------------------------------------------
 
-cdef class shm(_Buffer):
+cdef class shm(MappedBuffer):
     """shm(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, access=ACCESS_DEFAULT, \
 shmid=None, prefault=False)
 
@@ -291,8 +293,8 @@ shmid=None, prefault=False)
     kernel destroy it once the last process detaches.
     """
 
-    def __init__(self, key=c_ipc.IPC_PRIVATE, Py_ssize_t size=0, flags=0, mode=0o600, *,
-                 access=ACCESS_DEFAULT_, shmid=None, prefault=False):
+    def __init__(self, key=IPC_PRIVATE, Py_ssize_t size=0, flags=0, mode=0o600, *,
+                 access=ACCESS_DEFAULT, shmid=None, prefault=False):
         cdef key_t k
         cdef int sid
         cdef bint created = False

@@ -1,5 +1,5 @@
 
-from sysvshm._buffer import _Buffer
+from sysvshm._buffer import MappedBuffer
 
 ACCESS_DEFAULT: int
 ACCESS_READ: int
@@ -41,7 +41,7 @@ MADV_DONTDUMP: int
 MADV_DODUMP: int
 error = OSError
 
-class mmap(_Buffer):
+class mmap(MappedBuffer):
     """A memory map with the interface of the stdlib's mmap.mmap."""
 
     def __new__(

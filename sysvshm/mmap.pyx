@@ -1,4 +1,4 @@
-# cython: language_level=3, embedsignature=True
+# cython: language_level=3, embedsignature=True, embedsignature.format=python
 """sysvshm.mmap: a drop-in superset of the stdlib mmap module.
 
 ``import sysvshm.mmap as mmap`` is all a user changes. The class accepts the
@@ -12,8 +12,8 @@ Man pages: mmap(2), mremap(2), mlock(2), mincore(2).
 cimport cython
 
 import mmap as _std
-import os
-import sys
+import os as _os
+import sys as _sys
 
 from cpython.number cimport PyNumber_Index
 from libc.errno cimport errno, EAGAIN, EBADF, EINVAL, ENOMEM, ENODEV, EOPNOTSUPP
@@ -23,7 +23,8 @@ from posix.fcntl cimport open as c_open, fcntl, O_RDWR, O_CLOEXEC, F_DUPFD_CLOEX
 from posix.stat cimport struct_stat, fstat, S_ISREG
 
 from sysvshm._args cimport as_int
-from sysvshm._buffer cimport _Buffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_, ACCESS_COPY_
+from sysvshm._buffer cimport (MappedBuffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_,
+                              ACCESS_COPY_)
 from sysvshm._errors cimport raise_oserror
 from sysvshm._buffer import _memlock_hint
 from sysvshm.includes cimport compat
@@ -53,12 +54,12 @@ for _name, _have, _value in (
     if _have:
         globals().setdefault(_name, _value)
 
-cdef bint _PY313 = sys.version_info >= (3, 13)
-cdef bint _PY39 = sys.version_info < (3, 10)
+cdef bint _PY313 = _sys.version_info >= (3, 13)
+cdef bint _PY39 = _sys.version_info < (3, 10)
 
 # The /dev/zero switch: force the SVR4 way of mapping anonymous memory even where
 # MAP_ANONYMOUS exists, so the tests exercise that path on Linux too.
-cdef bint _force_devzero = os.environ.get("SYSVSHM_MMAP_DEVZERO", "") not in ("", "0")
+cdef bint _force_devzero = _os.environ.get("SYSVSHM_MMAP_DEVZERO", "") not in ("", "0")
 
 
 def force_devzero(enabled):
@@ -96,7 +97,7 @@ cdef object _int_arg(object value, str fmt):
     if fmt == "i":
         return as_int(v)
     if fmt == "n":
-        if not -sys.maxsize - 1 <= v <= sys.maxsize:
+        if not -_sys.maxsize - 1 <= v <= _sys.maxsize:
             raise OverflowError("Python int too large to convert to C ssize_t")
         return v
     if not -2**63 <= v < 2**63:
@@ -144,7 +145,7 @@ cdef int _munmap_release(char *addr, Py_ssize_t size) noexcept nogil:
 
 
 @cython.auto_pickle(False)
-cdef class mmap(_Buffer):
+cdef class mmap(MappedBuffer):
     """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, \
 access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
 
@@ -188,7 +189,7 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
             raise ValueError("mmap invalid access parameter.")
         if flags & compat.SYSVSHM_MAP_FIXED_ANY:
             raise ValueError("MAP_FIXED needs an address, which sysvshm.mmap never takes")
-        sys.audit("mmap.__new__", fileno, length, access, offset)
+        _sys.audit("mmap.__new__", fileno, length, access, offset)
         self._map(fileno, length, flags, prot, access, offset, trackfd, lock)
 
     cdef int _map(self, int fd, Py_ssize_t length, int flags, int prot, int access,
@@ -296,7 +297,7 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
 
     def close(self):
         """Close the map (and this object's copy of the file descriptor)."""
-        _Buffer.close(self)
+        MappedBuffer.close(self)
         if self._fd != -1:
             fd = self._fd
             self._fd = -1
@@ -343,7 +344,7 @@ access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
             raise ValueError("mmap can't resize with trackfd=False.")
         if self._access != ACCESS_WRITE_ and self._access != ACCESS_DEFAULT_:
             raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
-        if new_size < 0 or sys.maxsize - new_size < self._offset:
+        if new_size < 0 or _sys.maxsize - new_size < self._offset:
             raise ValueError("new size out of range")
         if self._pinned():
             raise BufferError("mmap can't resize while another thread is using it")

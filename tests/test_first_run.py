@@ -36,3 +36,46 @@ def test_importing_the_unbuilt_source_tree_says_what_to_do(tmp_path):
     assert last.startswith("ImportError: sysvshm is being imported from its source tree")
     assert "pip install ." in last
     assert "sysvshm._buffer" not in result.stderr  # not the bare ModuleNotFoundError
+
+
+def test_the_readme_example_runs():
+    pytest.importorskip("numpy")
+    code = subprocess.run([sys.executable, str(ROOT / "tools" / "readme_example.py")],
+                          capture_output=True, text=True, check=True).stdout
+    result = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"
+
+
+def test_signatures_users_see_are_python_ones():
+    import inspect
+
+    import sysvshm
+    import sysvshm.mmap
+
+    first_lines = {
+        sysvshm.shm: "shm(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, "
+                     "access=ACCESS_DEFAULT, shmid=None, prefault=False)",
+        sysvshm.mmap.mmap: "mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, "
+                           "access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)",
+    }
+    for cls, line in first_lines.items():
+        assert cls.__doc__.splitlines()[0] == line
+    assert str(inspect.signature(sysvshm.shm.move)) == "(self, dest, src, count, /)"
+    assert str(inspect.signature(sysvshm.shm.flush)).startswith("(self, offset=0, size=")
+    assert str(inspect.signature(sysvshm.shm.mincore)).startswith("(self, start=0, length=")
+    assert str(inspect.signature(sysvshm.shmat)) == "(shmid, flags=0, *, prefault=False)"
+    for obj in (sysvshm.shm, sysvshm.shm.flush, sysvshm.shmget, sysvshm.shmat,
+                sysvshm.mmap.mmap, sysvshm.mmap.mmap.resize):
+        doc = obj.__doc__.splitlines()[0]
+        for c_only in ("c_ipc.", "Py_ssize_t", "ACCESS_DEFAULT_", "offset_", "start_",
+                       "dest_", "count_"):
+            assert c_only not in doc, (obj, doc)
+
+
+def test_sysvshm_mmap_has_no_stray_names():
+    import sysvshm.mmap
+
+    stray = {"os", "sys", "cython"} & set(dir(sysvshm.mmap))
+    assert not stray

@@ -98,3 +98,14 @@ def blocks() -> None:
     shared_memory.install()
     shared_memory.uninstall()
     del size, value, count, fmt
+
+
+def indexing_is_typed_as_typeshed_types_mmap(seg: sysvshm.shm, m: sysvshm.mmap.mmap) -> None:
+    first: int = seg[0]
+    head: bytes = seg[0:8]
+    also: int = m[-1]
+    tail: bytes = m[8:]
+    seg[0] = first
+    seg[0:8] = head
+    m[0:4] = bytearray(4)
+    m[1] = also + len(tail)
