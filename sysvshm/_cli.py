@@ -262,21 +262,36 @@ def cmd_limits(args):
         return 0
     page = lim.pagesize
     lines = [
-        ("shmmax", f"{lim.shmmax} bytes ({human(lim.shmmax)})", "largest segment"),
-        ("shmmin", f"{lim.shmmin} bytes", "smallest segment"),
+        ("shmmax", _limit(lim.shmmax, "byte", 1), "largest segment"),
+        ("shmmin", _count(lim.shmmin, "byte"), "smallest segment"),
         ("shmmni", str(lim.shmmni), "most segments in the system"),
         ("shmseg", str(lim.shmseg), "most segments one process attaches"),
-        ("shmall", f"{lim.shmall} pages ({human(lim.shmall * page)})", "most memory in segments"),
-        ("used", f"{lim.used_ids} segments, {lim.shm_tot} pages ({human(lim.shm_tot * page)})",
-         "in use now"),
-        ("resident", f"{lim.shm_rss} pages ({human(lim.shm_rss * page)})", ""),
-        ("swapped", f"{lim.shm_swp} pages ({human(lim.shm_swp * page)})", ""),
+        ("shmall", _limit(lim.shmall, "page", page), "most memory in segments"),
+        ("used", f"{_count(lim.used_ids, 'segment')}, {_count(lim.shm_tot, 'page')} "
+                 f"({human(lim.shm_tot * page)})", "in use now"),
+        ("resident", f"{_count(lim.shm_rss, 'page')} ({human(lim.shm_rss * page)})", ""),
+        ("swapped", f"{_count(lim.shm_swp, 'page')} ({human(lim.shm_swp * page)})", ""),
         ("memlock", f"{_rlimit(lim.memlock_soft)} (hard {_rlimit(lim.memlock_hard)})",
          "RLIMIT_MEMLOCK, for SHM_LOCK"),
     ]
     for name, value, note in lines:
         print(f"{name:>9}: {value}" + (f"   {note}" if note else ""))
     return 0
+
+
+# The kernel's "no limit" for shmmax and shmall is ULONG_MAX - 2**24 (a value
+# that cannot overflow when rounded up); anything that large is no limit.
+_UNLIMITED = 1 << 62
+
+
+def _count(n, unit):
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def _limit(n, unit, unit_bytes):
+    if n >= _UNLIMITED:
+        return "unlimited"
+    return f"{_count(n, unit)} ({human(n * unit_bytes)})"
 
 
 def _rlimit(value):
@@ -318,7 +333,7 @@ def cmd_rm(args):
         if args.orphans:
             print("no orphaned segments")
             return 0
-        raise Failure("nothing to remove: give segment ids, --key or --orphans")
+        raise UsageError("nothing to remove: give segment ids, --key or --orphans")
     for shmid in dict.fromkeys(targets):  # each once, in order
         failed |= not _remove_one(shmid, args)
     return 1 if failed else 0

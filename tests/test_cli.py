@@ -101,6 +101,39 @@ def test_limits_command():
     assert "shmmni" in run("limits").stdout
 
 
+def _limits_text_in_namespace(shmmax, shmall):
+    import contextlib
+    import io
+
+    from sysvshm import _cli
+
+    _proc.unshare_ipc()
+    with open("/proc/sys/kernel/shmmax", "w") as f:
+        f.write(str(shmmax))
+    with open("/proc/sys/kernel/shmall", "w") as f:
+        f.write(str(shmall))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert _cli.main(["limits"]) == 0
+    text = out.getvalue()
+    if shmmax >= 1 << 62:
+        assert "shmmax: unlimited   largest segment" in text, text
+        assert "shmall: unlimited   most memory in segments" in text, text
+    else:
+        assert f"shmmax: {shmmax} bytes (1.0M)   largest segment" in text, text
+        assert "shmall: 1 page (4.0K)   most memory in segments" in text, text
+    assert "shmmin: 1 byte   smallest segment" in text, text  # not "1 bytes"
+    assert "used: 0 segments, 0 pages (0B)" in text, text
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not _proc.can_unshare_ipc(), reason="needs a private IPC namespace")
+@pytest.mark.parametrize("shmmax, shmall", [(2**64 - 2**24 - 1, 2**64 - 2**24 - 1),
+                                            (1 << 20, 1)])
+def test_limits_print_unlimited_and_singular_units(shmmax, shmall):
+    _proc.in_child(_limits_text_in_namespace, shmmax, shmall)
+
+
 def test_create_and_rm(free_key):
     result = run("create", "--size", "64K", "--key", hex(free_key), "--mode", "640")
     assert result.returncode == 0, result.stderr
@@ -299,7 +332,7 @@ def test_rm_segment_removed_meanwhile(orphan):
 
 
 def test_rm_nothing():
-    assert "nothing to remove" in assert_one_line_error(run("rm"), 1)
+    assert "nothing to remove" in assert_one_line_error(run("rm"), 2)
 
 
 @pytest.mark.parametrize("args,status,needle", [
