@@ -1,6 +1,7 @@
 """The compiled modules. Metadata lives in setup.cfg; this file only lists the
 Cython extensions, which setup.cfg cannot express."""
 import os
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -12,7 +13,7 @@ MODULES = ["_errors", "_buffer", "_shm", "mmap"]
 # tox -e sanitizers) keeps them for its reports.
 _debug = "-fsanitize" in os.environ.get("CFLAGS", "")
 _compile_args = [] if _debug else ["-g0"]
-_link_args = [] if _debug else ["-s"]
+_link_args = [] if _debug or sys.platform != "linux" else ["-s"]  # ld64: -s is obsolete
 
 extensions = [
     Extension(f"sysvshm.{name}", [f"sysvshm/{name}.pyx"], include_dirs=["sysvshm/includes"],

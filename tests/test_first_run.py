@@ -79,3 +79,37 @@ def test_sysvshm_mmap_has_no_stray_names():
 
     stray = {"os", "sys", "cython"} & set(dir(sysvshm.mmap))
     assert not stray
+
+
+def _stub_members(module_file, class_name, seen=None):
+    """Public member names a stub declares for a class, its stub bases included."""
+    import ast
+
+    tree = ast.parse(pathlib.Path(module_file).read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AnnAssign)):
+                    name = item.name if isinstance(item, ast.FunctionDef) else item.target.id
+                    if not name.startswith("_"):
+                        names.add(name)
+            for base in node.bases:
+                if isinstance(base, ast.Name) and base.id == "MappedBuffer":
+                    import sysvshm._buffer
+                    names |= _stub_members(pathlib.Path(sysvshm._buffer.__file__).parent
+                                           / "_buffer.pyi", "MappedBuffer")
+    return names
+
+
+@pytest.mark.parametrize("qualname", ["sysvshm._shm:shm", "sysvshm.mmap:mmap"])
+def test_public_methods_and_stubs_agree(qualname):
+    # What editors complete comes from the stubs: every public name must be there.
+    import importlib
+
+    module_name, class_name = qualname.split(":")
+    module = importlib.import_module(module_name)
+    cls = getattr(module, class_name)
+    stub = pathlib.Path(module.__file__).parent / (module_name.split(".")[-1] + ".pyi")
+    runtime = {n for n in dir(cls) if not n.startswith("_")}
+    assert _stub_members(stub, class_name) == runtime
