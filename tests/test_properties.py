@@ -279,8 +279,11 @@ values = st.one_of(st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False),
 
 def slot(value):
     if isinstance(value, (str, bytes)):
-        encoded = value.encode("utf8", "surrogatepass") if isinstance(value, str) else value
-        return 8 * (len(encoded) // 8 + 1)
+        # The stdlib's capacity (from len(): characters, for a str), and more only
+        # where the encoded value would not fit in it (where the stdlib fails).
+        capacity = 8 * (len(value) // 8 + 1)
+        encoded = encoded_len(value)
+        return capacity if encoded <= capacity else 8 * (encoded // 8 + 1)
     return 8
 
 
