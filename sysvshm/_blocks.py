@@ -67,11 +67,11 @@ def identity(name):
         raise TypeError(f"name must be str, not {type(name).__name__}")
     if "\0" in name:
         raise ValueError("embedded null character")
-    name.encode("utf-8")  # strict, as the stdlib's _posixshmem: UnicodeEncodeError
-    ident = name.lstrip("/")
-    if not ident or "/" in ident:
+    # Strict UTF-8 of the whole name, as the stdlib's _posixshmem encodes it (the
+    # same UnicodeEncodeError); "/" is one byte, so stripping it after is the same.
+    encoded = name.encode("utf-8").lstrip(b"/")
+    if not encoded or b"/" in encoded:
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), _filename(name))
-    encoded = ident.encode("utf-8")
     if len(encoded) > NAME_MAX:
         raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), _filename(name))
     return encoded
@@ -249,12 +249,17 @@ def _stat(shmid, name):
         raise denied(name) from None
 
 
-def exists_by_metadata(name):
-    """Whether the kernel holds a block on *name*'s key (its metadata says so);
-    nothing is attached."""
-    shmid = _shm._lookup(key_of(identity(name)))
+def _block_stat(name, ident):
+    """IPC_STAT of the block on *ident*'s key, or None if there is no segment there
+    or its metadata does not mark it as a block; nothing is attached."""
+    shmid = _shm._lookup(key_of(ident))
     st = _stat(shmid, name) if shmid != -1 else None
-    return st is not None and kind(st) is not None
+    return st if st is not None and kind(st) is not None else None
+
+
+def exists_by_metadata(name):
+    """Whether the kernel holds a block on *name*'s key (its metadata says so)."""
+    return _block_stat(name, identity(name)) is not None
 
 
 def attach(name, ident, readonly=False):
@@ -273,10 +278,10 @@ class _Claimed(Exception):
 
 
 def _attach(name, ident, readonly):
-    shmid = _shm._lookup(key_of(ident))
-    st = _stat(shmid, name) if shmid != -1 else None
-    if st is None or kind(st) is None:
+    st = _block_stat(name, ident)
+    if st is None:
         raise not_found(name)  # no segment, or one that is not ours: never attached
+    shmid = st.shmid
     if abandoned(st):
         if _reclaim(st) or os.geteuid() not in (st.uid, st.cuid):
             raise not_found(name)  # its users are gone: never attached again

@@ -185,16 +185,21 @@ _PRELUDE = "import sysvshm.shared_memory; sysvshm.shared_memory.install()\n"
 _script_helper_saved = {}
 
 
+def _with_prelude(args):
+    """*args* with _PRELUDE put before the code of a "-c" option, if there is one."""
+    args = list(args)
+    if "-c" in args[:-1]:
+        at = args.index("-c") + 1
+        args[at] = _PRELUDE + args[at]
+    return args
+
+
 def _redirect_script_helper():
     from test.support import script_helper
 
     def wrap(function):
         def call(*args, **kwargs):
-            args = list(args)
-            if "-c" in args[:-1]:
-                at = args.index("-c") + 1
-                args[at] = _PRELUDE + args[at]
-            return function(*args, **kwargs)
+            return function(*_with_prelude(args), **kwargs)
         return call
 
     for name in ("assert_python_ok", "assert_python_failure"):
@@ -205,11 +210,8 @@ def _redirect_script_helper():
 
     class Popen(popen):
         def __init__(self, args, *rest, **kwargs):
-            if (isinstance(args, list) and args and args[0] == sys.executable
-                    and "-c" in args[:-1]):
-                args = list(args)
-                at = args.index("-c") + 1
-                args[at] = _PRELUDE + args[at]
+            if isinstance(args, list) and args and args[0] == sys.executable:
+                args = _with_prelude(args)
             super().__init__(args, *rest, **kwargs)
 
     subprocess.Popen = Popen
