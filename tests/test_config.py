@@ -1,0 +1,52 @@
+"""Configuration written once: the supported Python versions (setup.cfg's
+classifiers) and the places that cannot read them but must agree."""
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PYTHONS = ROOT / "tools" / "pythons"
+
+pytestmark = pytest.mark.skipif(not PYTHONS.exists(), reason="needs the source tree's tools/")
+
+
+def run(root, *args):
+    return subprocess.run([sys.executable, str(root / "tools" / "pythons"), *args],
+                          capture_output=True, text=True)
+
+
+def test_the_supported_versions_are_the_classifiers():
+    out = run(ROOT)
+    assert out.returncode == 0, out.stderr
+    versions = out.stdout.split()
+    assert versions[0] == "3.9" and len(versions) >= 5
+    assert f"{sys.version_info[0]}.{sys.version_info[1]}" in versions
+    assert run(ROOT, "--format", "py{nodot}-stdlib").stdout.strip() == ",".join(
+        "py%s-stdlib" % v.replace(".", "") for v in versions)
+
+
+def test_tox_cibuildwheel_and_python_requires_agree():
+    out = run(ROOT, "--check")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+
+
+@pytest.mark.parametrize("path, old, new, complaint", [
+    ("tox.ini", "py3{9,10,11,12,13}-stdlib", "py3{9,10,11,12}-stdlib", "tox.ini envlist"),
+    ("pyproject.toml", ' cp313-*"', ' cp313-* cp314-*"', "[tool.cibuildwheel] build"),
+    ("setup.cfg", "python_requires = >=3.9", "python_requires = >=3.8", "python_requires"),
+    ("setup.cfg", "Programming Language :: Python :: 3.13\n", "", "tox.ini envlist"),
+])
+def test_the_check_catches_a_disagreement(tmp_path, path, old, new, complaint):
+    for name in ("setup.cfg", "tox.ini", "pyproject.toml", "tools/pythons"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    text = (tmp_path / path).read_text()
+    assert old in text
+    (tmp_path / path).write_text(text.replace(old, new, 1))
+    out = run(tmp_path, "--check")
+    assert out.returncode == 1
+    assert complaint in out.stderr
