@@ -39,6 +39,7 @@ from sysvshm._types import shminfo as shminfo
 from sysvshm._types import stat_result as stat_result
 
 __version__: str
+"""The package's version, e.g. '0.1.0'."""
 __all__ = [
     "ACCESS_DEFAULT",
     "ACCESS_READ",

@@ -3,9 +3,13 @@ from typing import Iterator, SupportsIndex, overload
 from typing_extensions import Buffer, Self
 
 ACCESS_DEFAULT: int
+"""access=: the default, writable and shared (or as prot/flags say)."""
 ACCESS_READ: int
+"""access=: read-only; writes raise TypeError."""
 ACCESS_WRITE: int
+"""access=: writable, and writes reach the shared memory or file."""
 ACCESS_COPY: int
+"""access=: copy-on-write; writes stay private to this object."""
 
 class MappedBuffer:
     """The mmap-style core shared by sysvshm.shm and sysvshm.mmap.mmap."""

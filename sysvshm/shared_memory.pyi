@@ -14,6 +14,8 @@ _SHM_NAME_PREFIX: str
 def _make_filename() -> str: ...
 
 class SharedMemory:
+    """A named block of shared memory on a System V segment (the stdlib's API)."""
+
     _name: str | None  # None only before __init__ ran
     _flags: int
     _prepend_leading_slash: bool
@@ -22,18 +24,26 @@ class SharedMemory:
         track: bool = True
     ) -> None: ...
     @property
-    def buf(self) -> memoryview: ...
+    def buf(self) -> memoryview:
+        """A memoryview of exactly size bytes of the block."""
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The name given (or generated) for the block."""
     @property
-    def size(self) -> int: ...
-    def close(self) -> None: ...
-    def unlink(self) -> None: ...
+    def size(self) -> int:
+        """The size the creator asked for, in bytes (never page-rounded)."""
+    def close(self) -> None:
+        """Release this object's access; the block lives on (see unlink())."""
+    def unlink(self) -> None:
+        """Remove the name; the memory goes once every process has closed it."""
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __del__(self) -> None: ...
 
 class ShareableList(Generic[_SLT]):
+    """A fixed-length list of int, float, bool, str, bytes and None in a SharedMemory."""
+
     shm: SharedMemory
+    """The SharedMemory the values live in."""
     def __init__(
         self, sequence: Iterable[_SLT] | None = None, *, name: str | None = None
     ) -> None: ...
@@ -42,17 +52,28 @@ class ShareableList(Generic[_SLT]):
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __len__(self) -> int: ...
     @property
-    def format(self) -> str: ...
-    def count(self, value: _SLT) -> int: ...
-    def index(self, value: _SLT) -> int: ...
+    def format(self) -> str:
+        """The struct format of every stored value, concatenated."""
+    def count(self, value: _SLT) -> int:
+        """How many entries equal value."""
+    def index(self, value: _SLT) -> int:
+        """The position of the first entry equal to value (ValueError if none)."""
     def __class_getitem__(cls, item: Any) -> types.GenericAlias: ...
 
-class SharedMemoryServer(_StdServer): ...
+class SharedMemoryServer(_StdServer):
+    """The server process of a SharedMemoryManager: tracks and removes its blocks."""
 
 class SharedMemoryManager(BaseManager):
-    def get_server(self) -> SharedMemoryServer: ...
-    def SharedMemory(self, size: int) -> SharedMemory: ...
-    def ShareableList(self, sequence: Iterable[_SLT] | None) -> ShareableList[_SLT]: ...
+    """A manager whose blocks are removed when it shuts down."""
 
-def install() -> None: ...
-def uninstall() -> None: ...
+    def get_server(self) -> SharedMemoryServer:
+        """A server under this manager's control, to run in this process."""
+    def SharedMemory(self, size: int) -> SharedMemory:
+        """A new SharedMemory of size bytes, removed when the manager shuts down."""
+    def ShareableList(self, sequence: Iterable[_SLT] | None) -> ShareableList[_SLT]:
+        """A new ShareableList of sequence, removed when the manager shuts down."""
+
+def install() -> None:
+    """Make multiprocessing.shared_memory (and SharedMemoryManager) this module."""
+def uninstall() -> None:
+    """Undo install()."""

@@ -25,7 +25,7 @@ def test_the_supported_versions_are_the_classifiers():
     assert versions[0] == "3.9" and len(versions) >= 5
     assert f"{sys.version_info[0]}.{sys.version_info[1]}" in versions
     assert run(ROOT, "--format", "py{nodot}-stdlib").stdout.strip() == ",".join(
-        "py%s-stdlib" % v.replace(".", "") for v in versions)
+        f"py{v.replace('.', '')}-stdlib" for v in versions)
 
 
 def test_tox_cibuildwheel_and_python_requires_agree():

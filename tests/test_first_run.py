@@ -113,3 +113,60 @@ def test_public_methods_and_stubs_agree(qualname):
     stub = pathlib.Path(module.__file__).parent / (module_name.split(".")[-1] + ".pyi")
     runtime = {n for n in dir(cls) if not n.startswith("_")}
     assert _stub_members(stub, class_name) == runtime
+
+
+def _undocumented(stub_text):
+    """Public names in a stub without a one-line docstring: functions, classes,
+    methods and properties, and constants (an attribute docstring, the string
+    statement right after the annotation, which editors show on hover)."""
+    import ast
+
+    def doc_of(body, i):
+        node = body[i]
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            return ast.get_docstring(node)
+        nxt = body[i + 1] if i + 1 < len(body) else None
+        if (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)):
+            return nxt.value.value
+        return None
+
+    def walk(body, prefix):
+        for i, node in enumerate(body):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                name = node.name
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                name = node.target.id
+            elif (isinstance(node, ast.Assign) and len(node.targets) == 1
+                  and isinstance(node.targets[0], ast.Name)):
+                name = node.targets[0].id
+            else:
+                continue
+            if name.startswith("_") or (name == "__all__"):
+                continue
+            doc = doc_of(body, i)
+            if not doc or not doc.strip() or "\n" in doc.strip():
+                yield prefix + name
+            if isinstance(node, ast.ClassDef):
+                yield from walk(node.body, prefix + name + ".")
+
+    return sorted(walk(ast.parse(stub_text).body, ""))
+
+
+@pytest.mark.parametrize("module_name", ["sysvshm._shm", "sysvshm._buffer", "sysvshm.mmap",
+                                         "sysvshm.shared_memory", "sysvshm"])
+def test_every_public_stub_name_has_a_one_line_docstring(module_name):
+    import importlib
+
+    module = importlib.import_module(module_name)
+    path = pathlib.Path(module.__file__)
+    stub = path.parent / (module_name.split(".")[-1] + ".pyi")
+    if path.name == "__init__.py":
+        stub = path.parent / "__init__.pyi"
+    assert _undocumented(stub.read_text()) == []
+
+
+def test_the_docstring_check_finds_what_is_missing():
+    text = ('X: int\nY: int\n"""Y."""\ndef f() -> None: ...\n'
+            'class C:\n    """C."""\n    def m(self) -> None: ...\n    def _p(self) -> None: ...\n')
+    assert _undocumented(text) == ["C.m", "X", "f"]

@@ -100,7 +100,7 @@ def blocks() -> None:
     del size, value, count, fmt
 
 
-def indexing_is_typed_as_typeshed_types_mmap(seg: sysvshm.shm, m: sysvshm.mmap.mmap) -> None:
+def indexing_is_typed_as_typeshed_types_mmap(seg: sysvshm.shm, m: smmap.mmap) -> None:
     first: int = seg[0]
     head: bytes = seg[0:8]
     also: int = m[-1]
