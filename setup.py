@@ -1,6 +1,9 @@
-"""The compiled modules. Metadata lives in setup.cfg; this file only lists the
-Cython extensions, which setup.cfg cannot express."""
+"""The compiled modules and PyPI's long description. Metadata lives in setup.cfg;
+this file holds what setup.cfg cannot express."""
+import configparser
 import os
+import pathlib
+import re
 import sys
 
 from Cython.Build import cythonize
@@ -21,7 +24,31 @@ extensions = [
     for name in MODULES
 ]
 
+
+
+def long_description():
+    """README.md as PyPI shows it: the clone-and-build commands become
+    ``pip install sysvshm``, and relative links point at the project's home."""
+    here = pathlib.Path(__file__).resolve().parent
+    cfg = configparser.ConfigParser()
+    cfg.read(here / "setup.cfg")
+    home = cfg["metadata"]["url"].rstrip("/")
+    text = (here / "README.md").read_text(encoding="utf-8")
+    start = text.index("## On a fresh machine")
+    end = text.index("\n## ", start) + 1
+    install = (
+        "## Install\n\n"
+        "```sh\npython3 -m pip install sysvshm\npython3 -m sysvshm demo\n```\n\n"
+        "Wheels: CPython 3.9-3.13 on Linux x86_64 (manylinux2014: glibc 2.17 or later).\n"
+        "Elsewhere pip builds the sdist, which needs a C compiler.\n\n"
+    )
+    text = text[:start] + install + text[end:]
+    return re.sub(r"\]\((?!https?://|#)([^)\s]+)\)",
+                  lambda m: f"]({home}/blob/main/{m.group(1)})", text)
+
+
 setup(
+    long_description=long_description(),
     ext_modules=cythonize(
         extensions,
         compiler_directives={"language_level": 3, "embedsignature": True,

@@ -170,3 +170,22 @@ def test_the_docstring_check_finds_what_is_missing():
     text = ('X: int\nY: int\n"""Y."""\ndef f() -> None: ...\n'
             'class C:\n    """C."""\n    def m(self) -> None: ...\n    def _p(self) -> None: ...\n')
     assert _undocumented(text) == ["C.m", "X", "f"]
+
+
+def test_the_pypi_page_says_pip_install_and_links_absolutely():
+    # What PyPI shows is the installed distribution's metadata: setup.py's
+    # long_description, made from README.md.
+    from importlib import metadata
+
+    meta = metadata.metadata("sysvshm")
+    description = meta.get_payload() or meta["Description"]
+    assert "python3 -m pip install sysvshm" in description
+    assert "pip install ." not in description
+    links = re.findall(r"\]\(([^)]+)\)", description)
+    assert links and all(link.startswith("https://") for link in links), links
+    home = meta["Home-page"]
+    assert all(link.startswith(home + "/") for link in links)
+    urls = dict(value.split(", ", 1) for value in meta.get_all("Project-URL"))
+    assert set(urls) == {"Documentation", "Source", "Issues", "Changelog"}
+    assert meta["License-Expression"] == "MIT"
+    assert "Typing :: Typed" in meta.get_all("Classifier")
