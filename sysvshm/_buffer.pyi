@@ -1,6 +1,6 @@
-from typing import Iterator, SupportsIndex, overload
+from typing import Iterator, SupportsIndex, TypeVar, overload
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer
 
 ACCESS_DEFAULT: int
 """access=: the default, writable and shared (or as prot/flags say)."""
@@ -11,6 +11,10 @@ ACCESS_WRITE: int
 ACCESS_COPY: int
 """access=: copy-on-write; writes stay private to this object."""
 
+# A self-type as a TypeVar, not Self: jedi (IPython, Jupyter, editors) resolves it,
+# so `with shm(...) as seg: seg.` completes shm's own methods too.
+_B = TypeVar("_B", bound="MappedBuffer")
+
 class MappedBuffer:
     """The mmap-style core shared by sysvshm.shm and sysvshm.mmap.mmap."""
 
@@ -20,7 +24,7 @@ class MappedBuffer:
     @property
     def closed(self) -> bool:
         """Whether close() was called."""
-    def __enter__(self) -> Self:
+    def __enter__(self: _B) -> _B:
         """Return self (the context manager closes on exit)."""
     def __exit__(self, *args: object) -> None:
         """close()."""
