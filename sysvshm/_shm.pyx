@@ -21,6 +21,7 @@ from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
 
 import os
 from sysvshm._types import stat_result, shminfo, shm_info
+from sysvshm._signature import ClassSignature as _ClassSignature
 
 __all__ = ["ftok", "shmget", "shmat", "shmdt", "shmctl", "shm", "PAGESIZE", "SHMLBA",
            "IPC_PRIVATE", "IPC_CREAT", "IPC_EXCL", "IPC_NOWAIT", "IPC_RMID", "IPC_SET",
@@ -276,10 +277,7 @@ cdef int _shm_release(char *addr, Py_ssize_t size) noexcept nogil:
 # -- the segment object ----------------------------------------------------
 
 cdef class shm(MappedBuffer):
-    """shm(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, access=ACCESS_DEFAULT, \
-shmid=None, prefault=False)
-
-    A System V shared memory segment, attached, with the interface of mmap.mmap.
+    """A System V shared memory segment, attached, with the interface of mmap.mmap.
 
     With IPC_PRIVATE (the default) a new segment of *size* bytes is created. With
     any other key the segment of that key is attached, or created when *flags*
@@ -292,6 +290,9 @@ shmid=None, prefault=False)
     The segment outlives this object: call remove() (IPC_RMID) to have the
     kernel destroy it once the last process detaches.
     """
+    # What inspect.signature() and help() show (a Cython class has no text signature).
+    __signature__ = _ClassSignature("(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, "
+                                    "access=ACCESS_DEFAULT, shmid=None, prefault=False)")
 
     def __init__(self, key=IPC_PRIVATE, Py_ssize_t size=0, flags=0, mode=0o600, *,
                  access=ACCESS_DEFAULT, shmid=None, prefault=False):

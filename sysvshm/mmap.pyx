@@ -27,6 +27,7 @@ from sysvshm._buffer cimport (MappedBuffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCES
                               ACCESS_COPY_)
 from sysvshm._errors cimport raise_oserror
 from sysvshm._buffer import _memlock_hint
+from sysvshm._signature import ClassSignature as _ClassSignature
 from sysvshm.includes cimport compat
 from sysvshm.includes.sys_mman cimport (mmap as c_mmap, munmap, mlock, MAP_FAILED,
                                         MAP_SHARED as C_MAP_SHARED, MAP_PRIVATE as C_MAP_PRIVATE,
@@ -146,14 +147,15 @@ cdef int _munmap_release(char *addr, Py_ssize_t size) noexcept nogil:
 
 @cython.auto_pickle(False)
 cdef class mmap(MappedBuffer):
-    """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, \
-access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)
-
-    A memory map with the interface of the stdlib's mmap.mmap (which it is not a
+    """A memory map with the interface of the stdlib's mmap.mmap (which it is not a
     subclass of). fileno -1 maps anonymous memory. ``lock=True`` returns only a
     mapping whose every page is locked in RAM (mlock), or raises OSError naming
     RLIMIT_MEMLOCK and maps nothing.
     """
+    # What inspect.signature() and help() show (a Cython class has no text signature).
+    __signature__ = _ClassSignature("(fileno, length, flags=MAP_SHARED, "
+                                    "prot=PROT_WRITE|PROT_READ, access=ACCESS_DEFAULT, "
+                                    "offset=0, *, trackfd=True, lock=False)")
     cdef int _fd            # our dup of the file descriptor, or -1
     cdef long long _offset
     cdef bint _trackfd

@@ -50,24 +50,27 @@ def test_the_readme_example_runs():
 
 def test_signatures_users_see_are_python_ones():
     import inspect
+    import pydoc
 
     import sysvshm
     import sysvshm.mmap
 
-    first_lines = {
-        sysvshm.shm: "shm(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, "
+    signatures = {
+        sysvshm.shm: "(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, "
                      "access=ACCESS_DEFAULT, shmid=None, prefault=False)",
-        sysvshm.mmap.mmap: "mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, "
+        sysvshm.mmap.mmap: "(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, "
                            "access=ACCESS_DEFAULT, offset=0, *, trackfd=True, lock=False)",
     }
-    for cls, line in first_lines.items():
-        assert cls.__doc__.splitlines()[0] == line
+    for cls, text in signatures.items():
+        assert str(inspect.signature(cls)) == text
+        # help() shows it once, as the stdlib's classes do.
+        assert cls.__name__ + text in pydoc.render_doc(cls, renderer=pydoc.plaintext)
+        assert not cls.__doc__.startswith(cls.__name__ + "(")
     assert str(inspect.signature(sysvshm.shm.move)) == "(self, dest, src, count, /)"
     assert str(inspect.signature(sysvshm.shm.flush)).startswith("(self, offset=0, size=")
     assert str(inspect.signature(sysvshm.shm.mincore)).startswith("(self, start=0, length=")
     assert str(inspect.signature(sysvshm.shmat)) == "(shmid, flags=0, *, prefault=False)"
-    for obj in (sysvshm.shm, sysvshm.shm.flush, sysvshm.shmget, sysvshm.shmat,
-                sysvshm.mmap.mmap, sysvshm.mmap.mmap.resize):
+    for obj in (sysvshm.shm.flush, sysvshm.shmget, sysvshm.shmat, sysvshm.mmap.mmap.resize):
         doc = obj.__doc__.splitlines()[0]
         for c_only in ("c_ipc.", "Py_ssize_t", "ACCESS_DEFAULT_", "offset_", "start_",
                        "dest_", "count_"):
@@ -189,3 +192,50 @@ def test_the_pypi_page_says_pip_install_and_links_absolutely():
     assert set(urls) == {"Documentation", "Source", "Issues", "Changelog"}
     assert meta["License-Expression"] == "MIT"
     assert "Typing :: Typed" in meta.get_all("Classifier")
+
+
+def test_the_class_signatures_are_what_the_constructors_take():
+    # Every parameter the signature shows, passed by name with its default (its
+    # kind respected), is accepted, and the defaults are the module's values.
+    import inspect
+
+    import sysvshm
+    import sysvshm.mmap
+
+    def call(cls, **given):
+        sig = inspect.signature(cls)
+        args, kwargs = [], {}
+        for name, p in sig.parameters.items():
+            value = given.get(name, p.default)
+            if p.kind is p.KEYWORD_ONLY:
+                kwargs[name] = value
+            else:
+                args.append(value)
+        return cls(*args, **kwargs)
+
+    seg = call(sysvshm.shm, size=4096)
+    try:
+        assert len(seg) == 4096 and seg.stat().mode == 0o600 and seg.key == 0
+    finally:
+        seg.remove()
+        seg.close()
+    m = call(sysvshm.mmap.mmap, fileno=-1, length=4096)
+    m.close()
+    sig = inspect.signature(sysvshm.mmap.mmap)
+    assert sig.parameters["prot"].default == sysvshm.mmap.PROT_READ | sysvshm.mmap.PROT_WRITE
+    assert sig.parameters["flags"].default == sysvshm.mmap.MAP_SHARED
+    assert inspect.signature(sysvshm.shm).parameters["key"].default == sysvshm.IPC_PRIVATE
+    with pytest.raises(TypeError):
+        sysvshm.shm(0, 4096, 0, 0o600, 0)  # access= is keyword-only, as shown
+
+
+def test_a_subclass_gets_its_own_signature():
+    import inspect
+
+    import sysvshm
+
+    class Segment(sysvshm.shm):
+        def __init__(self, name, size=4096):
+            super().__init__(size=size)
+
+    assert str(inspect.signature(Segment)) == "(name, size=4096)"
