@@ -1,15 +1,18 @@
 """sysvshm: inspect and manage System V shared memory (ipcs/ipcrm in Python).
 
-Exit status: 0 on success, 1 when an operation failed, 2 for bad usage.
+Exit status: 0 on success, 1 when an operation failed, 2 for bad usage,
+130 when interrupted. Errors are one line on stderr: "sysvshm: COMMAND: what went wrong".
 """
 import argparse
 import datetime
 import errno
+import grp
 import json
 import multiprocessing
 import os
 import pwd
 import re
+import shutil
 import sys
 import time
 
@@ -45,7 +48,17 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         # One line, as the rest of the command's errors are; --help has the usage.
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        # argparse says "argument id: invalid ..."; an option's name stays, the
+        # word "argument" and a positional's metavar go.
+        message = re.sub(r"^argument COMMAND: invalid choice: ", "unknown command ", message)
+        message = re.sub(r"^argument (-[^:]*): ", r"\1: ", message)
+        message = re.sub(r"^argument [^-][^:]*: ", "", message)
+        self.exit(2, f"{_prefix(self.prog)}: {message} (see {self.prog} --help)\n")
+
+
+def _prefix(prog):
+    """'sysvshm info' -> 'sysvshm: info', the start of every error line."""
+    return prog.replace(" ", ": ", 1)
 
 
 # -- argument types ------------------------------------------------------------------
@@ -81,8 +94,8 @@ def parse_size(text):
         raise argparse.ArgumentTypeError(f"invalid size {_shown(text)}: must be greater than 0")
     if size > MAX_SIZE:
         raise argparse.ArgumentTypeError(
-            f"invalid size {_shown(text)}: too large; the most shmget() can be asked for "
-            f"here is {MAX_SIZE} bytes ({human(MAX_SIZE)})")
+            f"invalid size {_shown(text)}: too large; a segment can have at most "
+            f"{MAX_SIZE} bytes ({human(MAX_SIZE)}) here")
     return size
 
 
@@ -157,16 +170,52 @@ def owner_name(uid):
         return str(uid)
 
 
+def group_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def size_text(n, exact):
+    """A size in the text output: human (4.0K) by default, bytes with -b/--bytes."""
+    if n is None:
+        return "-"
+    return str(n) if exact else human(n)
+
+
 def status(st):
     words = [w for w, on in (("dest", st.removed), ("locked", st.locked)) if on]
     return ",".join(words)
 
 
+def iso_time(ts):
+    """A time as lsipc --time-format=iso prints it; None (null) for never."""
+    if not ts:
+        return None
+    return datetime.datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
 def as_record(st, keyed=False):
-    record = st._asdict()
-    record.update(key_hex=key_hex(st.key), owner=owner_name(st.uid), status=status(st),
-                  orphan=is_orphan(st, keyed), command=command_of(st.cpid))
-    return record
+    """One segment for --json: lsipc -m --json's keys where they overlap (key as
+    unsigned hex, perms as octal digits, times in ISO 8601), then sysvshm's own."""
+    return {
+        "key": key_hex(st.key), "id": st.shmid, "perms": f"{st.mode:04o}",
+        "owner": owner_name(st.uid),
+        "uid": st.uid, "user": owner_name(st.uid), "gid": st.gid, "group": group_name(st.gid),
+        "cuid": st.cuid, "cuser": owner_name(st.cuid),
+        "cgid": st.cgid, "cgroup": group_name(st.cgid),
+        "size": st.size, "nattch": st.nattch, "status": status(st) or None,
+        "attach": iso_time(st.atime), "detach": iso_time(st.dtime), "ctime": iso_time(st.ctime),
+        "cpid": st.cpid, "lpid": st.lpid, "command": command_of(st.cpid),
+        # sysvshm's own
+        "rss": st.rss, "swap": st.swap, "removed": st.removed, "locked": st.locked,
+        "orphan": is_orphan(st, keyed),
+    }
+
+
+def _json(obj):
+    print(json.dumps(obj, indent=2))
 
 
 def process_note(pid):
@@ -182,7 +231,21 @@ def process_note(pid):
 def _printable(text):
     """One line of text: a command line may hold newlines (python -c "...") or
     escape sequences, which must not break the table or reach the terminal."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(c):
+    code = ord(c)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _cut(text, width):
+    """text cut to width characters, ending in '...' when cut."""
+    if len(text) <= width:
+        return text
+    return text[:max(width - 3, 0)] + "..."
 
 
 def when(ts):
@@ -194,44 +257,58 @@ def when(ts):
 # -- subcommands -----------------------------------------------------------------------
 
 def cmd_list(args):
-    segs = sysvshm.segments()
+    segs = _segments()
     if args.mine:
         segs = [st for st in segs if st.uid == os.geteuid() or st.cuid == os.geteuid()]
     if args.orphans:
         segs = [st for st in segs if is_orphan(st, args.keyed)]
     if args.json:
-        print(json.dumps([as_record(st, args.keyed) for st in segs], indent=2))
+        _json({"sharedmemory": [as_record(st, args.keyed) for st in segs]})
         return 0
     header = ("KEY", "SHMID", "OWNER", "PERMS", "SIZE", "RSS", "NATTCH", "STATUS", "CPID",
               "COMMAND")
-    rows = [(key_hex(st.key), str(st.shmid), owner_name(st.uid), f"{st.mode:o}", human(st.size),
-             human(st.rss), str(st.nattch), status(st), str(st.cpid), process_note(st.cpid))
+    rows = [(key_hex(st.key), str(st.shmid), _printable(owner_name(st.uid)), f"{st.mode:o}",
+             size_text(st.size, args.bytes), size_text(st.rss, args.bytes), str(st.nattch),
+             status(st), str(st.cpid), process_note(st.cpid))
             for st in segs]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header[:-1])]
+    # The command line, the last column, gets what is left of the terminal's width
+    # (COLUMNS, else the terminal's, else 80), and never less than its heading.
+    left = shutil.get_terminal_size().columns - sum(w + 2 for w in widths)
     for r in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  "
+              + _cut(r[-1], max(left, len(header[-1]))))
     return 0
 
 
 def _find(shmid):
-    for st in sysvshm.segments():
+    for st in _segments():
         if st.shmid == shmid:
             return st
-    raise Failure(f"no segment has id {shmid}")
+    raise Failure(f"no segment with id {shmid}")
+
+
+def _segments():
+    try:
+        return sysvshm.segments()
+    except OSError as exc:
+        raise Failure(f"cannot read the segment table: {_reason(exc)}") from None
 
 
 def cmd_info(args):
     st = _find(args.id)
-    record = as_record(st)
     if args.json:
-        print(json.dumps(record, indent=2))
+        _json({"sharedmemory": [as_record(st)]})
         return 0
-    for field in ("shmid", "key_hex", "owner", "uid", "gid", "cuid", "cgid"):
-        print(f"{field:>8}: {record[field]}")
+    print(f"{'shmid':>8}: {st.shmid}")
+    print(f"{'key':>8}: {key_hex(st.key)}")
+    print(f"{'owner':>8}: {_printable(owner_name(st.uid))}")
+    for field in ("uid", "gid", "cuid", "cgid"):
+        print(f"{field:>8}: {getattr(st, field)}")
     print(f"{'mode':>8}: {st.mode:o}")
-    print(f"{'size':>8}: {st.size} ({human(st.size)})")
-    print(f"{'rss':>8}: {human(st.rss)}")
-    print(f"{'swap':>8}: {human(st.swap)}")
+    print(f"{'size':>8}: {st.size}" + ("" if args.bytes else f" ({human(st.size)})"))
+    print(f"{'rss':>8}: {size_text(st.rss, args.bytes)}")
+    print(f"{'swap':>8}: {size_text(st.swap, args.bytes)}")
     print(f"{'nattch':>8}: {st.nattch}")
     print(f"{'status':>8}: {status(st) or '-'}")
     print(f"{'cpid':>8}: {st.cpid} {_paren(process_note(st.cpid))}")
@@ -241,7 +318,7 @@ def cmd_info(args):
         print(f"{'lpid':>8}: {st.lpid} {_paren(process_note(st.lpid))}")
     for field in ("atime", "dtime", "ctime"):
         print(f"{field:>8}: {when(getattr(st, field))}")
-    if record["orphan"]:
+    if is_orphan(st):
         verdict = "yes"
     elif is_orphan(st, keyed=True):
         verdict = "no (keyed: an orphan only with --keyed)"
@@ -255,24 +332,54 @@ def _paren(note):
     return note if note.startswith("(") else f"({note})"
 
 
+def _use(used, limit):
+    """lsipc's use% column: '0.02%'."""
+    return f"{used / limit * 100:.2f}%" if limit else None
+
+
+def limits_json(lim):
+    """limits --json: lsipc -m -g --json's rows, then every field of limits()."""
+    rows = [
+        ("SHMMNI", "Shared memory segments", lim.shmmni, lim.used_ids),
+        ("SHMALL", "Shared memory pages", lim.shmall, lim.shm_tot),
+        ("SHMMAX", "Max size of shared memory segment (bytes)", lim.shmmax, None),
+        ("SHMMIN", "Min size of shared memory segment (bytes)", lim.shmmin, None),
+        ("SHMSEG", "Shared memory segments one process may attach", lim.shmseg, None),
+    ]
+    return {
+        "ipclimits": [{"resource": name, "description": text, "limit": limit, "used": used,
+                       "use%": None if used is None else _use(used, limit)}
+                      for name, text, limit, used in rows],
+        "limits": lim._asdict(),
+    }
+
+
 def cmd_limits(args):
-    lim = sysvshm.limits()
+    try:
+        lim = sysvshm.limits()
+    except OSError as exc:
+        raise Failure(f"cannot read the system limits: {_reason(exc)}") from None
     if args.json:
-        print(json.dumps(lim._asdict(), indent=2))
+        _json(limits_json(lim))
         return 0
     page = lim.pagesize
+    exact = args.bytes
+
+    def amount(n):  # a parenthesised size after a count
+        return f"{n} bytes" if exact else human(n)
+
     lines = [
-        ("shmmax", _limit(lim.shmmax, "byte", 1), "largest segment"),
+        ("shmmax", _limit(lim.shmmax, "byte", 1, exact), "largest segment"),
         ("shmmin", _count(lim.shmmin, "byte"), "smallest segment"),
         ("shmmni", str(lim.shmmni), "most segments in the system"),
         ("shmseg", str(lim.shmseg), "most segments one process attaches"),
-        ("shmall", _limit(lim.shmall, "page", page), "most memory in segments"),
+        ("shmall", _limit(lim.shmall, "page", page, exact), "most memory in segments"),
         ("used", f"{_count(lim.used_ids, 'segment')}, {_count(lim.shm_tot, 'page')} "
-                 f"({human(lim.shm_tot * page)})", "in use now"),
-        ("resident", f"{_count(lim.shm_rss, 'page')} ({human(lim.shm_rss * page)})", ""),
-        ("swapped", f"{_count(lim.shm_swp, 'page')} ({human(lim.shm_swp * page)})", ""),
-        ("memlock", f"{_rlimit(lim.memlock_soft)} (hard {_rlimit(lim.memlock_hard)})",
-         "RLIMIT_MEMLOCK, for SHM_LOCK"),
+                 f"({amount(lim.shm_tot * page)})", "in use now"),
+        ("resident", f"{_count(lim.shm_rss, 'page')} ({amount(lim.shm_rss * page)})", ""),
+        ("swapped", f"{_count(lim.shm_swp, 'page')} ({amount(lim.shm_swp * page)})", ""),
+        ("memlock", f"{_rlimit(lim.memlock_soft, exact)} (hard "
+                    f"{_rlimit(lim.memlock_hard, exact)})", "RLIMIT_MEMLOCK, for SHM_LOCK"),
     ]
     for name, value, note in lines:
         print(f"{name:>9}: {value}" + (f"   {note}" if note else ""))
@@ -288,14 +395,38 @@ def _count(n, unit):
     return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
 
 
-def _limit(n, unit, unit_bytes):
+def _limit(n, unit, unit_bytes, exact=False):
     if n >= _UNLIMITED:
         return "unlimited"
+    if unit_bytes == 1 and exact:
+        return _count(n, unit)
+    if exact:
+        return f"{_count(n, unit)} ({_count(n * unit_bytes, 'byte')})"
     return f"{_count(n, unit)} ({human(n * unit_bytes)})"
 
 
-def _rlimit(value):
-    return "unlimited" if value is None else human(value)
+def _rlimit(value, exact=False):
+    if value is None:
+        return "unlimited"
+    return _count(value, "byte") if exact else human(value)
+
+
+def _warn(command, message):
+    print(f"sysvshm: {command}: {message}", file=sys.stderr)
+
+
+def _reason(exc, detail=False):
+    """An OSError as the command words it: 'permission denied: /proc/...', with no
+    [Errno N] and, unless *detail*, none of the library's advice to Python callers."""
+    if not isinstance(exc, OSError) or not exc.errno:
+        return str(exc)
+    base = os.strerror(exc.errno)
+    text = base[:1].lower() + base[1:]
+    if detail and exc.strerror and exc.strerror.startswith(base + ": "):
+        text += exc.strerror[len(base):]
+    if exc.filename is not None:
+        text += f": {os.fsdecode(exc.filename)}"
+    return text
 
 
 def _confirm(question):
@@ -318,15 +449,18 @@ def cmd_rm(args):
         try:
             targets.append(sysvshm.shmget(key))
         except OSError as exc:
-            print(f"sysvshm rm: key {key_hex(key)}: {exc.strerror}", file=sys.stderr)
+            if exc.errno == errno.ENOENT:
+                _warn("rm", f"no segment with key {key_hex(key)}")
+            else:
+                _warn("rm", f"key {key_hex(key)}: {_reason(exc)}")
             failed = True
     args.explicit = set(targets)  # named by id or key: removed without the orphan rule
     if args.orphans:
-        orphans = [st for st in sysvshm.segments() if is_orphan(st, args.keyed)]
+        orphans = [st for st in _segments() if is_orphan(st, args.keyed)]
         if orphans and not args.dry_run and not args.yes:
             listing = ", ".join(f"{st.shmid} ({human(st.size)})" for st in orphans)
             if not _confirm(f"remove {len(orphans)} orphaned segment(s): {listing}?"):
-                print("nothing removed", file=sys.stderr)
+                _warn("rm", "nothing removed")
                 return 1
         targets.extend(st.shmid for st in orphans)
     if not targets and not failed:
@@ -344,15 +478,23 @@ def _remove_one(shmid, args):
         st = _find(shmid)
         if args.orphans and shmid not in args.explicit and not is_orphan(st, args.keyed):
             # Re-checked just before removing: someone attached since the listing.
-            print(f"skipped segment {shmid}: no longer orphaned", file=sys.stderr)
+            _warn("rm", f"skipped segment {shmid}: no longer orphaned")
             return True
         if args.dry_run:
             print(f"would remove segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
             return True
         sysvshm.remove(shmid=shmid)
-    except (Failure, OSError) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"sysvshm rm: segment {shmid}: {detail}", file=sys.stderr)
+    except Failure as exc:
+        _warn("rm", str(exc))
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.EINVAL, errno.EIDRM):  # removed meanwhile
+            _warn("rm", f"no segment with id {shmid}")
+        elif exc.errno == errno.EPERM:
+            _warn("rm", f"segment {shmid}: not permitted: only its owner, its creator "
+                        f"or root may remove it")
+        else:
+            _warn("rm", f"segment {shmid}: {_reason(exc)}")
         return False
     print(f"removed segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
     return True
@@ -372,12 +514,22 @@ def cmd_create(args):
     if shmmax is not None and args.size > shmmax:
         raise Failure(f"size {size} is above the system limit kernel.shmmax={shmmax} "
                       f"({human(shmmax)})")
+    flags = sysvshm.IPC_CREAT | sysvshm.IPC_EXCL | args.mode
+    if args.noreserve:
+        flags |= sysvshm.SHM_NORESERVE
     try:
-        shmid = sysvshm.shmget(key, args.size, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL | args.mode)
+        shmid = sysvshm.shmget(key, args.size, flags)
     except OSError as exc:
-        if exc.errno in (errno.ENOMEM, errno.ENOSPC, errno.EINVAL):
-            raise Failure(f"cannot create a segment of {size}: {exc}") from None
-        raise
+        if exc.errno == errno.EEXIST:
+            raise Failure(f"a segment with key {key_hex(key)} already exists") from None
+        if exc.errno == errno.ENOMEM:
+            hint = "" if args.noreserve else " (--noreserve creates it without reserving swap)"
+            raise Failure(f"cannot create a segment of {size}: not enough memory{hint}") from None
+        if exc.errno in (errno.ENOSPC, errno.EINVAL):
+            # The library names the limit hit (kernel.shmmni, kernel.shmall, shmmin).
+            raise Failure(f"cannot create a segment of {size}: "
+                          f"{_reason(exc, detail=True)}") from None
+        raise Failure(f"cannot create a segment of {size}: {_reason(exc)}") from None
     print(shmid)
     return 0
 
@@ -394,7 +546,11 @@ def _demo_child(shmid, conn):
 def cmd_demo(args):
     ctx = multiprocessing.get_context(args.start_method)
     t0 = time.perf_counter()
-    seg = sysvshm.shm(size=DEMO_SIZE)
+    try:
+        seg = sysvshm.shm(size=DEMO_SIZE)
+    except OSError as exc:
+        raise Failure(f"cannot create a {DEMO_SIZE >> 20} MiB segment: "
+                      f"{_reason(exc, detail=exc.errno in (errno.ENOSPC, errno.EINVAL))}") from None
     # Marked for destruction at once: Linux keeps an attached segment usable (and
     # attachable by id) and frees it at the last detach, so the demo leaves
     # nothing behind even if it is killed.
@@ -405,7 +561,14 @@ def cmd_demo(args):
     p = ctx.Process(target=_demo_child, args=(seg.shmid, child_conn))
     t1 = time.perf_counter()
     p.start()
-    child_saw, child_took = parent_conn.recv()
+    child_conn.close()  # the child's end: recv() sees EOF if the child dies
+    try:
+        child_saw, child_took = parent_conn.recv()
+    except EOFError:
+        p.join()
+        seg.close()
+        raise Failure(f"the child process (pid {p.pid}) failed, exit status {p.exitcode}") \
+            from None
     p.join()
     roundtrip = time.perf_counter() - t1
     parent_saw = bytes(seg[DEMO_SIZE // 2:DEMO_SIZE // 2 + 21])
@@ -430,22 +593,31 @@ def build_parser():
     sub.required = True
 
     p = sub.add_parser("list", help="list segments, like ipcs -m", epilog=ORPHAN_RULE)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON, shaped as lsipc -m --json's (see the docs)")
     p.add_argument("--mine", action="store_true", help="only segments I own or created")
     p.add_argument("--orphans", action="store_true",
                    help="only orphans: unattached, unkeyed, creator and last user gone "
                         "(pid 0 is unknown: never an orphan; see below)")
     p.add_argument("--keyed", action="store_true",
                    help="count keyed segments as orphans too, by the same rule")
+    p.add_argument("-b", "--bytes", action="store_true",
+                   help="print sizes in bytes, not human-readable (JSON is always bytes)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="everything about one segment")
     p.add_argument("id", type=parse_id, help="segment id (SHMID in list)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON, shaped as lsipc -m --json's (see the docs)")
+    p.add_argument("-b", "--bytes", action="store_true",
+                   help="print sizes in bytes, not human-readable (JSON is always bytes)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("limits", help="system limits, usage and RLIMIT_MEMLOCK")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON, shaped as lsipc -m --json's (see the docs)")
+    p.add_argument("-b", "--bytes", action="store_true",
+                   help="print sizes in bytes, not human-readable (JSON is always bytes)")
     p.set_defaults(func=cmd_limits)
 
     p = sub.add_parser("rm", help="remove segments, like ipcrm -m",
@@ -470,6 +642,9 @@ def build_parser():
     p.add_argument("--key", type=parse_key,
                    help="key (default and 0: IPC_PRIVATE, a new unkeyed segment); fails if taken")
     p.add_argument("--mode", type=parse_mode, default=0o600, help="octal permissions (600)")
+    p.add_argument("--noreserve", action="store_true",
+                   help="SHM_NORESERVE: reserve no swap space for it; memory is only taken "
+                        "when written (and writing may then fail with SIGSEGV)")
     p.set_defaults(func=cmd_create)
 
     p = sub.add_parser("demo", help="share a buffer between two processes",
@@ -481,13 +656,18 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand, whose --help lists what it takes
+        subparsers = next(a for a in parser._actions
+                          if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, where a broken pipe is still ours to handle
         return code
     except UsageError as exc:
-        print(f"sysvshm {args.command}: error: {exc} (see --help)", file=sys.stderr)
+        _warn(args.command, f"{exc} (see sysvshm {args.command} --help)")
         return 2
     except BrokenPipeError:
         # The reader went away (sysvshm list | head): stop quietly, as ls does.
@@ -496,11 +676,10 @@ def main(argv=None):
         os.close(devnull)
         return 1
     except (Failure, OSError, ValueError, OverflowError, NotImplementedError) as exc:
-        detail = str(exc)
-        print(f"sysvshm {args.command}: {detail}", file=sys.stderr)
+        _warn(args.command, _reason(exc))
         return 1
     except KeyboardInterrupt:
-        print(f"sysvshm {args.command}: interrupted", file=sys.stderr)
+        _warn(args.command, "interrupted")
         return 130
 
 

@@ -1,6 +1,9 @@
 """The sysvshm command, run as a subprocess the way a user runs it."""
+import datetime
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -12,14 +15,34 @@ import sysvshm
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
-def run(*args, input=None):
+def run(*args, input=None, env=None):
     """python -m sysvshm ARGS, from a directory that is not the source tree."""
     with subprocess.Popen([sys.executable, "-m", "sysvshm", *args], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          cwd="/") as proc:
+                          cwd="/", env=None if env is None else {**os.environ, **env}) as proc:
         _proc.started(proc.pid)  # its segments are this run's to clean up
         out, err = proc.communicate(input, timeout=120)
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def listed(result):
+    """The segments of list --json or info --json output: {"sharedmemory": [...]}."""
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert list(document) == ["sharedmemory"], document
+    return document["sharedmemory"]
+
+
+# Words of the Python API's errors that have no place in the command's.
+API_WORDS = ("[Errno", "IPC_CREAT", "IPC_EXCL", "shmget", "shmat", "shmctl", "pass ", "mode=",
+             "Traceback", "OSError", "Error:")
+
+
+def assert_error_line(line):
+    """The command's own wording: 'sysvshm: COMMAND: ...', none of the API's."""
+    assert re.match(r"sysvshm: ((list|info|limits|rm|create|demo): )?\S", line), line
+    assert not any(word in line for word in API_WORDS), line
+    assert "error:" not in line, line  # no "sysvshm info: error: ..." of argparse's
 
 
 def assert_one_line_error(result, status):
@@ -27,6 +50,7 @@ def assert_one_line_error(result, status):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert_error_line(lines[0])
     return lines[0]
 
 
@@ -56,15 +80,15 @@ def test_no_subcommand_is_usage_error():
 
 def test_list_json_matches_segments(seg):
     seg[:2] = b"ab"
-    records = json.loads(run("list", "--json").stdout)
-    mine = [r for r in records if r["shmid"] == seg.shmid]
+    records = listed(run("list", "--json"))
+    mine = [r for r in records if r["id"] == seg.shmid]
     assert len(mine) == 1
     st = seg.stat()
-    for field in ("key", "uid", "gid", "cuid", "cgid", "mode", "size", "cpid", "nattch"):
+    for field in ("uid", "gid", "cuid", "cgid", "size", "cpid", "lpid", "nattch"):
         assert mine[0][field] == getattr(st, field), field
     assert mine[0]["rss"] == _proc.row(seg.shmid)["rss"]
     assert mine[0]["command"] and mine[0]["orphan"] is False
-    assert mine[0]["key_hex"] == "0x00000000"
+    assert mine[0]["key"] == "0x00000000" and mine[0]["perms"] == "0600"
 
 
 def test_list_table(seg):
@@ -77,9 +101,9 @@ def test_list_table(seg):
 
 
 def test_list_orphans_and_mine(seg, orphan):
-    orphans = {r["shmid"] for r in json.loads(run("list", "--orphans", "--json").stdout)}
+    orphans = {r["id"] for r in listed(run("list", "--orphans", "--json"))}
     assert orphan in orphans and seg.shmid not in orphans
-    mine = {r["shmid"] for r in json.loads(run("list", "--mine", "--json").stdout)}
+    mine = {r["id"] for r in listed(run("list", "--mine", "--json"))}
     assert {orphan, seg.shmid} <= mine
 
 
@@ -87,17 +111,16 @@ def test_info(seg):
     result = run("info", str(seg.shmid))
     assert result.returncode == 0
     assert f"shmid: {seg.shmid}" in result.stdout and "size: 4096 (4.0K)" in result.stdout
-    record = json.loads(run("info", str(seg.shmid), "--json").stdout)
-    assert record["shmid"] == seg.shmid and record["nattch"] == 1
+    record, = listed(run("info", str(seg.shmid), "--json"))
+    assert record["id"] == seg.shmid and record["nattch"] == 1
 
 
 def test_limits_command():
     result = run("limits", "--json")
     assert result.returncode == 0
-    assert json.loads(result.stdout) == sysvshm.limits()._replace(
-        used_ids=json.loads(result.stdout)["used_ids"],
-        shm_tot=json.loads(result.stdout)["shm_tot"],
-        shm_rss=json.loads(result.stdout)["shm_rss"])._asdict()
+    got = json.loads(result.stdout)["limits"]
+    assert got == sysvshm.limits()._replace(
+        used_ids=got["used_ids"], shm_tot=got["shm_tot"], shm_rss=got["shm_rss"])._asdict()
     assert "shmmni" in run("limits").stdout
 
 
@@ -185,13 +208,14 @@ def _rm_orphans_in_private_namespace():
     os.close(w)
     os.waitpid(pid, 0)
     orphan, late = map(int, os.read(r, 100).split())
-    listed = {r["shmid"] for r in json.loads(capture("list", "--orphans", "--json").stdout)}
-    assert listed == {orphan, late}
+    found = {r["id"] for r in listed(capture("list", "--orphans", "--json"))}
+    assert found == {orphan, late}
     dry = capture("rm", "--orphans", "--dry-run")
     assert dry.returncode == 0 and f"would remove segment {orphan}" in dry.stdout
     sysvshm.shmctl(orphan, sysvshm.IPC_STAT)  # still there
     refused = capture("rm", "--orphans")  # stdin is not a terminal here
     assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert_error_line(refused.stderr.rstrip("\n"))
     attached_late = sysvshm.shmat(late)  # attached since: no longer an orphan
     result = capture("rm", "--orphans", "--yes")
     assert result.returncode == 0, result.stderr
@@ -247,9 +271,9 @@ def _orphans_seen_from_another_pid_namespace(never, used):
     os.close(w)
     os.waitpid(pid, 0)
     control = int(os.read(r, 100))
-    listed = {r["shmid"] for r in json.loads(capture("list", "--orphans", "--json").stdout)}
-    assert listed == {control}
-    records = {r["shmid"]: r for r in json.loads(capture("list", "--json").stdout)}
+    found = {r["id"] for r in listed(capture("list", "--orphans", "--json"))}
+    assert found == {control}
+    records = {r["id"]: r for r in listed(capture("list", "--json"))}
     assert records[used]["orphan"] is False and records[never]["orphan"] is False
     info = capture("info", str(used)).stdout
     assert "cpid: 0 (unknown)" in info and "orphan: no" in info
@@ -292,10 +316,10 @@ def _keyed_only_with_keyed():
     try:
         st = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
         assert st.key == key and st.nattch == 0
-        assert json.loads(capture("list", "--orphans", "--json").stdout) == []
-        assert json.loads(capture("list", "--json").stdout)[0]["orphan"] is False
-        keyed = json.loads(capture("list", "--orphans", "--keyed", "--json").stdout)
-        assert [(r["shmid"], r["orphan"]) for r in keyed] == [(shmid, True)]
+        assert listed(capture("list", "--orphans", "--json")) == []
+        assert listed(capture("list", "--json"))[0]["orphan"] is False
+        keyed = listed(capture("list", "--orphans", "--keyed", "--json"))
+        assert [(r["id"], r["orphan"]) for r in keyed] == [(shmid, True)]
         assert "orphan: no (keyed" in capture("info", str(shmid)).stdout
         result = capture("rm", "--orphans", "--yes")
         assert result.returncode == 0, result.stderr
@@ -328,7 +352,7 @@ def test_orphan_rule_in_help():
 def test_rm_segment_removed_meanwhile(orphan):
     sysvshm.shmctl(orphan, sysvshm.IPC_RMID)
     line = assert_one_line_error(run("rm", str(orphan)), 1)
-    assert f"segment {orphan}" in line and "no segment has id" in line
+    assert line == f"sysvshm: rm: no segment with id {orphan}"
 
 
 def test_rm_nothing():
@@ -336,20 +360,20 @@ def test_rm_nothing():
 
 
 @pytest.mark.parametrize("args,status,needle", [
-    (("info", "999999999"), 1, "no segment has id"),
+    (("info", "999999999"), 1, "no segment with id"),
     (("info", "abc"), 2, "invalid segment id"),
     (("info", "-5"), 2, "invalid segment id"),
     (("rm", "--key", "abc"), 2, "invalid key"),
     (("rm", "--key", "0x1ffffffff"), 2, "32 bits"),
-    (("rm", "--key", "0x7a7a7a7a"), 1, "No such file"),
-    (("rm", "999999999"), 1, "no segment has id"),
+    (("rm", "--key", "0x7a7a7a7a"), 1, "sysvshm: rm: no segment with key 0x7a7a7a7a"),
+    (("rm", "999999999"), 1, "no segment with id"),
     (("create", "--size", "12Q"), 2, "invalid size"),
     (("create", "--size", "0"), 2, "greater than 0"),
     (("create", "--size=-4K"), 2, "invalid size"),
     (("create"), 2, "--size"),
     (("create", "--size", "1K", "--mode", "999"), 2, "invalid mode"),
     (("create", "--size", "1K", "--mode", "1777"), 2, "invalid mode"),
-    (("bogus",), 2, "invalid choice"),
+    (("bogus",), 2, "unknown command 'bogus'"),
 ])
 def test_bad_input_is_one_line(args, status, needle):
     if isinstance(args, str):
@@ -413,7 +437,8 @@ def test_rm_missing_ids_one_line_each():
     result = run("rm", "2147483646", "2147483647")
     assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
-    assert len(lines) == 2 and all("no segment has id" in line for line in lines)
+    assert lines == ["sysvshm: rm: no segment with id 2147483646",
+                     "sysvshm: rm: no segment with id 2147483647"]
 
 
 def test_rm_same_segment_twice(orphan):
@@ -526,7 +551,7 @@ def _abandoned_blocks_go_with_keyed_and_nothing_is_attached():
         st = sysvshm.shmctl(block, sysvshm.IPC_STAT)
         assert _blocks.abandoned(st) and st.key != 0
         before = _proc.row(block)
-        assert json.loads(capture("list", "--orphans", "--json").stdout) == []
+        assert listed(capture("list", "--orphans", "--json")) == []
         result = capture("rm", "--orphans", "--yes")
         assert result.stdout == "no orphaned segments\n", result
         assert _proc.row(block) == before  # looked at, never attached
@@ -546,19 +571,317 @@ def test_rm_orphans_keyed_removes_abandoned_blocks_without_attaching_anything():
     _proc.in_child(_abandoned_blocks_go_with_keyed_and_nothing_is_attached)
 
 
-
-def test_list_table_stays_one_line_per_segment_whatever_the_command(tmp_path):
-    # A creator started as python -c "...\n..." has newlines in its command line.
-    code = "import sysvshm, sys\nseg = sysvshm.shm(size=4096)\nprint(seg.shmid, flush=True)\n" \
-           "sys.stdin.read()\nseg.remove()\nx = '\x1b[2J'"
+@pytest.fixture
+def multiline_creator():
+    """A live process started as python -c "...\n...", whose command line has
+    newlines and an escape sequence, and the id of the segment it created."""
+    code = ("import sysvshm, sys\nseg = sysvshm.shm(size=4096)\nprint(seg.shmid, flush=True)\n"
+            "sys.stdin.read()\nseg.remove()\nx = '\x1b[2J" + "long" * 40 + "'")
     with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True, cwd="/") as proc:
         _proc.started(proc.pid)
-        shmid = int(proc.stdout.readline())
         try:
-            out = run("list").stdout.splitlines()
-            rows = [line for line in out if line.split()[1:2] == [str(shmid)]]
-            assert len(rows) == 1 and "\\x0a" in rows[0] and "\x1b" not in rows[0]
-            assert all(len(line.split()) >= 9 for line in out[1:])
+            yield int(proc.stdout.readline()), f"{sys.executable} -c {code}"
         finally:
             proc.communicate("")
+
+
+def test_list_table_stays_one_line_per_segment_whatever_the_command(multiline_creator):
+    shmid, _ = multiline_creator
+    out = run("list", env={"COLUMNS": "1000"}).stdout.splitlines()
+    rows = [line for line in out if line.split()[1:2] == [str(shmid)]]
+    assert len(rows) == 1 and "\x1b" not in rows[0], rows
+    assert "import sysvshm, sys\\x0aseg = sysvshm.shm(size=4096)\\x0a" in rows[0]
+    assert "\\x1b[2J" in rows[0] and rows[0].endswith("longlong'")  # not cut: room enough
+    assert all(len(line.split()) >= 9 for line in out[1:])
+
+
+def test_list_cuts_the_command_to_the_width_left(multiline_creator):
+    from sysvshm import _cli
+
+    shmid, command = multiline_creator
+    out = run("list", env={"COLUMNS": "150"}).stdout.splitlines()
+    row, = [line for line in out if line.split()[1:2] == [str(shmid)]]
+    command_starts = out[0].index("COMMAND")
+    assert row[command_starts:] == _cli._printable(command)[:150 - command_starts - 3] + "..."
+    assert len(row) == 150 and all(len(line) <= 150 for line in out), out
+
+
+def test_info_shows_the_command_on_one_line(multiline_creator):
+    shmid, _ = multiline_creator
+    result = run("info", str(shmid))
+    assert result.returncode == 0, result.stderr
+    cpid, = [line for line in result.stdout.splitlines() if line.strip().startswith("cpid:")]
+    assert "import sysvshm, sys\\x0aseg" in cpid and "\\x1b[2J" in cpid
+    assert "\x1b" not in result.stdout and "\nseg =" not in result.stdout
+    # JSON carries the command line as it is: JSON escapes it.
+    record, = listed(run("info", str(shmid), "--json"))
+    assert "import sysvshm, sys\nseg = sysvshm.shm(size=4096)\n" in record["command"]
+
+
+def test_printable_escapes_every_control_character():
+    from sysvshm import _cli
+
+    assert _cli._printable("a\nb\tc\x7f\u2028d\U000e0001") == \
+        "a\\x0ab\\x09c\\x7f\\u2028d\\U000e0001"
+    assert _cli._printable("caf\u00e9 \u4e2d") == "caf\u00e9 \u4e2d"  # printable stays
+
+
+# -- every error path: exit status as --help says, the command's own one line ----------
+
+def test_help_states_the_exit_statuses():
+    out = " ".join(run("--help").stdout.split())
+    assert "0 on success, 1 when an operation failed, 2 for bad usage, 130 when interrupted" \
+        in out
+
+
+@pytest.mark.parametrize("args,line", [
+    (("list", "--bogus"),
+     "sysvshm: list: unrecognized arguments: --bogus (see sysvshm list --help)"),
+    (("list", "extra"), "sysvshm: list: unrecognized arguments: extra (see sysvshm list --help)"),
+    (("info",), "sysvshm: info: the following arguments are required: id "
+                "(see sysvshm info --help)"),
+    (("info", "abc"), "sysvshm: info: invalid segment id 'abc': not a number "
+                      "(see sysvshm info --help)"),
+    (("info", "1", "2"), "sysvshm: info: unrecognized arguments: 2 (see sysvshm info --help)"),
+    (("limits", "--bytes", "x"),
+     "sysvshm: limits: unrecognized arguments: x (see sysvshm limits --help)"),
+    (("rm",), "sysvshm: rm: nothing to remove: give segment ids, --key or --orphans "
+              "(see sysvshm rm --help)"),
+    (("rm", "--keyed"), "sysvshm: rm: --keyed only applies to --orphans (see sysvshm rm --help)"),
+    (("rm", "--key", "zz"), "sysvshm: rm: --key: invalid key 'zz': not a number "
+                            "(see sysvshm rm --help)"),
+    (("create", "--size", "4K", "--noreserve=1"),
+     "sysvshm: create: --noreserve: ignored explicit argument '1' (see sysvshm create --help)"),
+    (("demo", "--start-method", "nope"), None),
+    (("bogus",), None),
+    ((), "sysvshm: the following arguments are required: COMMAND (see sysvshm --help)"),
+])
+def test_usage_errors_exit_2_in_the_commands_words(args, line):
+    got = assert_one_line_error(run(*args), 2)
+    if line is not None:
+        assert got == line
+    elif args[0] == "bogus":
+        assert got.startswith("sysvshm: unknown command 'bogus' (choose from ")
+    else:
+        assert got.startswith("sysvshm: demo: --start-method: invalid choice: 'nope'")
+
+
+def test_operation_errors_exit_1_in_the_commands_words(free_key):
+    assert assert_one_line_error(run("info", "2147483647"), 1) == \
+        "sysvshm: info: no segment with id 2147483647"
+    result = run("create", "--size", "4K", "--key", hex(free_key))
+    assert result.returncode == 0, result.stderr
+    assert assert_one_line_error(run("create", "--size", "4K", "--key", hex(free_key)), 1) == \
+        f"sysvshm: create: a segment with key 0x{free_key:08x} already exists"
+    assert assert_one_line_error(run("rm", "--key", "0x7a7a7a7a"), 1) == \
+        "sysvshm: rm: no segment with key 0x7a7a7a7a"
+
+
+@pytest.mark.parametrize("command,fn,line", [
+    ("list", "segments",
+     "sysvshm: list: cannot read the segment table: permission denied: /proc/sysvipc/shm"),
+    ("info", "segments",
+     "sysvshm: info: cannot read the segment table: permission denied: /proc/sysvipc/shm"),
+    ("limits", "limits",
+     "sysvshm: limits: cannot read the system limits: permission denied: /proc/sysvipc/shm"),
+])
+def test_system_errors_are_worded_without_errno(monkeypatch, command, fn, line):
+    def refuse():
+        raise PermissionError(13, "Permission denied", "/proc/sysvipc/shm")
+
+    monkeypatch.setattr(sysvshm, fn, refuse)
+    args = (command, "1") if command == "info" else (command,)
+    assert assert_one_line_error(capture(*args), 1) == line
+
+
+def test_rm_permission_error_is_worded_without_errno(monkeypatch, seg):
+    # The library's own message (advice for Python callers) never reaches the user.
+    def refuse(shmid=None, key=None):
+        raise PermissionError(1, "Operation not permitted: only the owner, the creator or a "
+                                 "privileged process may IPC_RMID segment 5")
+
+    monkeypatch.setattr(sysvshm, "remove", refuse)
+    line = assert_one_line_error(capture("rm", str(seg.shmid)), 1)
+    assert not seg.stat().removed
+    assert line == (f"sysvshm: rm: segment {seg.shmid}: not permitted: only its owner, its "
+                    f"creator or root may remove it")
+
+
+def _out_of_segment_ids():
+    _proc.unshare_ipc()  # kernel.shmmni is per IPC namespace
+    with open("/proc/sys/kernel/shmmni", "w") as f:
+        f.write("0")
+    line = assert_one_line_error(capture("create", "--size", "4K"), 1)
+    assert line.startswith("sysvshm: create: cannot create a segment of 4.0K (4096 bytes): "
+                           "no space left on device: all shmmni=0 segment ids are in use"), line
+    line = assert_one_line_error(capture("demo", "--start-method", "fork"), 1)
+    assert line.startswith("sysvshm: demo: cannot create a 16 MiB segment: no space left on "
+                           "device: all shmmni=0 segment ids are in use"), line
+
+
+@_proc.needs_ipc_namespace()
+def test_create_and_demo_without_free_ids_name_the_limit():
+    _proc.in_child(_out_of_segment_ids)
+
+
+def _demo_child_dies(monkeypatch):
+    from sysvshm import _cli
+
+    def die(shmid, conn):
+        os._exit(3)
+
+    monkeypatch.setattr(_cli, "_demo_child", die)
+    result = capture("demo", "--start-method", "fork")
+    line = assert_one_line_error(result, 1)
+    assert re.fullmatch(r"sysvshm: demo: the child process \(pid \d+\) failed, exit status 3",
+                        line), line
+
+
+def test_demo_child_failure_is_one_line_and_leaves_nothing(monkeypatch):
+    before = _proc.own_ids()
+    _demo_child_dies(monkeypatch)
+    assert _proc.own_ids() == before
+
+
+# -- --bytes -------------------------------------------------------------------------
+
+def test_bytes_prints_exact_sizes(make_shm):
+    seg = make_shm(5000)  # 4.9K in human form
+    human_row, = [line.split() for line in run("list").stdout.splitlines()
+                  if line.split()[1:2] == [str(seg.shmid)]]
+    exact_row, = [line.split() for line in run("list", "-b").stdout.splitlines()
+                  if line.split()[1:2] == [str(seg.shmid)]]
+    assert (human_row[4], exact_row[4]) == ("4.9K", "5000")
+    assert exact_row[5] == str(_proc.row(seg.shmid)["rss"])
+    assert "size: 5000 (4.9K)" in run("info", str(seg.shmid)).stdout
+    exact = run("info", "--bytes", str(seg.shmid)).stdout
+    assert "size: 5000\n" in exact and f"rss: {_proc.row(seg.shmid)['rss']}\n" in exact
+    assert listed(run("list", "-b", "--json")) and \
+        [r["size"] for r in listed(run("info", "-b", "--json", str(seg.shmid)))] == [5000]
+
+
+def _limits_bytes_in_namespace():
+    _proc.unshare_ipc()
+    with open("/proc/sys/kernel/shmmax", "w") as f:
+        f.write(str(1 << 20))
+    shmid = sysvshm.shmget(sysvshm.IPC_PRIVATE, 8192, 0o600)
+    try:
+        human_text = capture("limits").stdout
+        text = capture("limits", "--bytes").stdout
+    finally:
+        sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+    page = sysvshm.limits().pagesize
+    assert "shmmax: 1048576 bytes (1.0M)   largest segment" in human_text, human_text
+    assert "shmmax: 1048576 bytes   largest segment" in text, text
+    pages = 8192 // page
+    assert f"used: 1 segment, {pages} pages (8.0K)   in use now" in human_text
+    assert f"used: 1 segment, {pages} pages (8192 bytes)   in use now" in text, text
+    soft = sysvshm.limits().memlock_soft
+    if soft is not None:
+        assert f"memlock: {soft} bytes" in text, text
+
+
+@_proc.needs_ipc_namespace()
+def test_limits_bytes_prints_exact_sizes():
+    _proc.in_child(_limits_bytes_in_namespace)
+
+
+# -- --json: lsipc -m --json's shape -------------------------------------------------
+
+LSIPC_KEYS = ["key", "id", "perms", "owner", "uid", "user", "gid", "group", "cuid", "cuser",
+              "cgid", "cgroup", "size", "nattch", "status", "attach", "detach", "ctime",
+              "cpid", "lpid", "command"]
+
+
+def test_list_json_has_lsipcs_shape(make_shm, free_key):
+    seg = make_shm(4096, key=0xF0000000 | (free_key & 0xFFFF), mode=0o640,
+                   flags=sysvshm.IPC_CREAT | sysvshm.IPC_EXCL)
+    record, = [r for r in listed(run("list", "--json")) if r["id"] == seg.shmid]
+    assert list(record)[:len(LSIPC_KEYS)] == LSIPC_KEYS
+    assert list(record)[len(LSIPC_KEYS):] == ["rss", "swap", "removed", "locked", "orphan"]
+    st = seg.stat()
+    assert st.key < 0  # a key with the top bit set is negative as a C key_t
+    assert record["key"] == f"0x{st.key & 0xFFFFFFFF:08x}" and record["key"].startswith("0xf")
+    assert record["perms"] == "0640" and record["status"] is None
+    assert record["owner"] == record["user"] == "root" and record["group"] == "root"
+    assert record["attach"] and record["detach"] is None
+    assert record["ctime"] == datetime.datetime.fromtimestamp(st.ctime).astimezone().isoformat()
+    assert record["size"] == 4096 and record["nattch"] == 1 and record["cpid"] == os.getpid()
+    seg.remove()
+    record, = [r for r in listed(run("list", "--json")) if r["id"] == seg.shmid]
+    assert record["status"] == "dest" and record["removed"] is True
+    assert listed(run("info", str(seg.shmid), "--json")) == [record]
+
+
+@pytest.mark.skipif(not shutil.which("lsipc"), reason="no lsipc (util-linux)")
+def test_list_json_agrees_with_lsipc(make_shm):
+    seg = make_shm(8192, mode=0o604)
+    theirs = subprocess.run(["lsipc", "-m", "--json", "-b", "--numeric-perms", "--time-format=iso",
+                             "-o", ",".join(LSIPC_KEYS[:-1]), "--id", str(seg.shmid)],
+                            capture_output=True, text=True, timeout=60)
+    assert theirs.returncode == 0, theirs.stderr
+    document = json.loads(theirs.stdout)
+    assert list(document) == ["sharedmemory"]
+    lsipc, = document["sharedmemory"]
+    ours, = [r for r in listed(run("list", "--json")) if r["id"] == seg.shmid]
+    for name, value in lsipc.items():  # lsipc 2.38 prints numbers as strings
+        mine = ours[name]
+        assert (mine if mine is None or isinstance(mine, str) else str(mine)) == value, name
+
+
+def test_limits_json_has_lsipcs_shape():
+    document = json.loads(run("limits", "--json").stdout)
+    assert list(document) == ["ipclimits", "limits"]
+    rows = {row["resource"]: row for row in document["ipclimits"]}
+    assert list(rows) == ["SHMMNI", "SHMALL", "SHMMAX", "SHMMIN", "SHMSEG"]
+    lim = sysvshm.limits()
+    assert rows["SHMMNI"]["limit"] == lim.shmmni and rows["SHMMAX"]["limit"] == lim.shmmax
+    assert rows["SHMMNI"]["use%"] == f"{rows['SHMMNI']['used'] / lim.shmmni * 100:.2f}%"
+    assert rows["SHMMAX"]["used"] is None and rows["SHMMAX"]["use%"] is None
+    assert all(list(row) == ["resource", "description", "limit", "used", "use%"]
+               for row in rows.values())
+    assert list(document["limits"]) == list(lim._fields)
+
+
+# -- create --noreserve ----------------------------------------------------------------
+
+def _noreserve_beyond_memory():
+    _proc.unshare_ipc()  # the segment goes with the namespace whatever happens
+    size = "1P"  # far beyond this machine's memory and swap
+    plain = assert_one_line_error(capture("create", "--size", size), 1)
+    assert plain == ("sysvshm: create: cannot create a segment of 1.0P (1125899906842624 "
+                     "bytes): not enough memory (--noreserve creates it without reserving swap)")
+    result = capture("create", "--size", size, "--noreserve")
+    assert result.returncode == 0, result.stderr
+    shmid = int(result.stdout)
+    try:
+        assert sysvshm.shmctl(shmid, sysvshm.IPC_STAT).size == 1 << 50
+    finally:
+        sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+
+
+@_proc.needs_ipc_namespace()
+def test_create_noreserve_reserves_no_swap():
+    with open("/proc/sys/vm/overcommit_memory") as f:
+        heuristic = f.read().strip() == "0"
+    if not heuristic:
+        pytest.skip("needs the heuristic overcommit mode (vm.overcommit_memory=0)")
+    _proc.in_child(_noreserve_beyond_memory)
+
+
+def test_create_noreserve_passes_shm_noreserve(monkeypatch):
+    seen = []
+    real = sysvshm.shmget
+
+    def shmget(key, size=0, flags=0):
+        seen.append(flags)
+        return real(key, size, flags)
+
+    monkeypatch.setattr(sysvshm, "shmget", shmget)
+    for args in (("--noreserve",), ()):
+        result = capture("create", "--size", "4K", *args)
+        assert result.returncode == 0, result.stderr
+        sysvshm.shmctl(int(result.stdout), sysvshm.IPC_RMID)
+    assert seen[0] & sysvshm.SHM_NORESERVE and not seen[1] & sysvshm.SHM_NORESERVE
+    assert seen[0] & 0o777 == 0o600

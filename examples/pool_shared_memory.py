@@ -1,0 +1,45 @@
+"""sysvshm.shared_memory as a drop-in for multiprocessing.shared_memory, with a Pool.
+
+Workers square slices of one shared array of 64-bit integers in place; only the
+block's name travels to them. Run: python examples/pool_shared_memory.py
+"""
+from multiprocessing import Pool
+
+from sysvshm import shared_memory  # was: from multiprocessing import shared_memory
+
+N = 100_000
+CHUNK = 25_000
+
+
+def square(task):
+    name, start, stop = task
+    block = shared_memory.SharedMemory(name=name)  # attach by name, as the stdlib's
+    numbers = block.buf.cast("q")
+    for i in range(start, stop):
+        numbers[i] = numbers[i] * numbers[i]
+    numbers.release()  # no view may outlive close()
+    block.close()
+    return stop - start
+
+
+def main():
+    block = shared_memory.SharedMemory(create=True, size=N * 8)
+    numbers = block.buf.cast("q")
+    try:
+        for i in range(N):  # a new block is zero-filled; make it 0, 1, 2, ...
+            numbers[i] = i
+        tasks = [(block.name, start, min(start + CHUNK, N)) for start in range(0, N, CHUNK)]
+        with Pool(2) as pool:
+            done = sum(pool.map(square, tasks))
+        total = sum(numbers)
+        expected = sum(i * i for i in range(N))
+        print(f"{done} numbers squared by the pool; sum {total}, expected {expected}")
+        return 0 if total == expected else 1
+    finally:
+        numbers.release()  # close() refuses while a view is out
+        block.close()
+        block.unlink()  # as with the stdlib: the creator removes the block
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""The programs in examples/ run, print what they say, and leave no segment behind."""
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import _proc
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(*args, code=None):
+    """python -I examples/NAME (or -c CODE), from outside the tree; its segments checked."""
+    argv = [sys.executable, "-I"] + (["-c", code] if code else [str(EXAMPLES / args[0])])
+    with subprocess.Popen(argv + list(args[0 if code else 1:]), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd="/") as proc:
+        _proc.started(proc.pid)
+        out, err = proc.communicate(timeout=300)
+    left = [r["shmid"] for r in _proc.rows() if r["cpid"] == proc.pid]
+    assert left == [], f"the example left segments {left} behind"
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def has_numpy():
+    return subprocess.run([sys.executable, "-I", "-c", "import numpy"],
+                          capture_output=True, timeout=120).returncode == 0
+
+
+def test_every_example_is_tested():
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
+        "ftok_key.py", "numpy_producer_consumer.py", "pool_shared_memory.py"]
+
+
+@pytest.mark.skipif(not has_numpy(), reason="numpy is not installed")
+def test_numpy_producer_consumer():
+    result = run_example("numpy_producer_consumer.py")
+    assert result.returncode == 0, result.stderr
+    n = 1_000_000
+    expected = []
+    for k in range(3):
+        total = n * (n - 1) // 2 * (k + 1)
+        expected += [f"producer: round {k}: wrote, expect {total}",
+                     f"consumer: round {k}: sum = {total}"]
+    assert result.stdout.splitlines() == expected
+
+
+def test_numpy_example_without_numpy_skips_with_a_message():
+    code = ("import runpy, sys\nsys.modules['numpy'] = None  # import numpy fails\n"
+            f"runpy.run_path({str(EXAMPLES / 'numpy_producer_consumer.py')!r}, "
+            "run_name='__main__')")
+    result = run_example(code=code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "numpy is not installed: skipping this example (pip install numpy)\n"
+
+
+@pytest.mark.skipif(not has_numpy(), reason="numpy is not installed")
+def test_numpy_example_killed_leaves_nothing():
+    with subprocess.Popen([sys.executable, "-I", str(EXAMPLES / "numpy_producer_consumer.py")],
+                          stdout=subprocess.PIPE, text=True, cwd="/",
+                          start_new_session=True) as proc:
+        _proc.started(proc.pid)
+        assert proc.stdout.readline().startswith("producer: round 0")
+        mine = [r for r in _proc.rows() if r["cpid"] == proc.pid]
+        assert len(mine) == 1 and mine[0]["perms"] & 0o1000  # SHM_DEST: already removed
+        os.killpg(proc.pid, signal.SIGKILL)  # the producer and its consumer, no cleanup
+        proc.wait(60)
+    for _ in range(100):  # the kernel frees it at the consumer's exit
+        if not [r for r in _proc.rows() if r["cpid"] == proc.pid]:
+            break
+        time.sleep(0.05)
+    assert [r for r in _proc.rows() if r["cpid"] == proc.pid] == []
+
+
+def test_ftok_key():
+    result = run_example("ftok_key.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"reader: key 0x[0-9a-f]{8} holds 'hello from the writer'", lines[0])
+    assert lines[1] == "writer: the reader replied 'thanks, reader here'"
+
+
+def test_ftok_key_removes_its_segment_when_the_reader_fails():
+    code = ("import runpy, subprocess\n"
+            "def fail(*args, **kwargs):\n    raise subprocess.CalledProcessError(1, args[0])\n"
+            "subprocess.run = fail\n"
+            f"runpy.run_path({str(EXAMPLES / 'ftok_key.py')!r}, run_name='__main__')")
+    result = run_example(code=code)  # asserts that no segment is left
+    assert result.returncode == 1 and "CalledProcessError" in result.stderr
+
+
+def test_pool_shared_memory():
+    result = run_example("pool_shared_memory.py")
+    assert result.returncode == 0, result.stderr
+    total = sum(i * i for i in range(100_000))
+    assert result.stdout == f"100000 numbers squared by the pool; sum {total}, expected {total}\n"
+
+
+def test_pool_shared_memory_unlinks_when_the_pool_fails():
+    code = ("import runpy, multiprocessing.pool\n"
+            "def fail(*args):\n    raise RuntimeError('the pool failed')\n"
+            "multiprocessing.pool.Pool.map = fail\n"
+            f"runpy.run_path({str(EXAMPLES / 'pool_shared_memory.py')!r}, run_name='__main__')")
+    result = run_example(code=code)  # asserts that no segment is left
+    assert result.returncode == 1 and "RuntimeError: the pool failed" in result.stderr
