@@ -13,7 +13,8 @@ __all__ = ["ClassSignature"]
 
 
 class _Shown(int):
-    """An int default that shows as the expression that gave it."""
+    """An int default whose repr() is the expression that gave it; in every
+    other way (str, format, pickle, copy) the plain int it equals."""
 
     def __new__(cls, value, text):
         self = super().__new__(cls, value)
@@ -22,6 +23,15 @@ class _Shown(int):
 
     def __repr__(self):
         return self._text
+
+    def __str__(self):
+        return int.__repr__(self)
+
+    def __format__(self, spec):
+        return format(int(self), spec)
+
+    def __reduce__(self):  # pickled and copied as the int
+        return int, (int(self),)
 
 
 def _value(node, text, namespace):
@@ -66,8 +76,8 @@ def parse(params, namespace):
 
 class ClassSignature:
     """``__signature__ = ClassSignature("(params)")`` in a class body: the class's
-    signature. Subclasses get None (inspect then works out theirs as usual), so a
-    subclass with its own __new__ or __init__ is not described by the base's."""
+    signature, and its subclasses' until one defines __new__ or __init__ (then
+    None, and inspect works theirs out from it as usual)."""
 
     def __init__(self, params):
         self._params = params
@@ -76,7 +86,12 @@ class ClassSignature:
     def __get__(self, obj, cls=None):
         if cls is None:
             cls = type(obj)
-        if cls.__dict__.get("__signature__") is not self:
+        for klass in cls.__mro__:
+            if klass.__dict__.get("__signature__") is self:
+                break
+            if "__init__" in klass.__dict__ or "__new__" in klass.__dict__:
+                return None
+        else:
             return None
         if self._cache is None:
             namespace = vars(sys.modules[cls.__module__])
