@@ -39,10 +39,16 @@ def test_tox_cibuildwheel_and_python_requires_agree():
     ("pyproject.toml", ' cp313-*"', ' cp313-* cp314-*"', "[tool.cibuildwheel] build"),
     ("setup.cfg", "python_requires = >=3.9", "python_requires = >=3.8", "python_requires"),
     ("setup.cfg", "Programming Language :: Python :: 3.13\n", "", "tox.ini envlist"),
+    ("tox.ini", "envlist = ", "envlist = py38, ", "tox.ini envlist py*"),
+    ("tox.ini", "envlist = ", "envlist = py313-fast, ", "py*-fast envs"),
+    ("pyproject.toml", 'skip = "cp3??t-*"', 'skip = "cp3??t-* cp313-*"', "drops supported"),
+    ("README.md", "3.9-3.13", "3.8-3.13", "README.md"),
+    ("docs/installation.rst", "3.12 and 3.13", "3.12", "docs/installation.rst"),
 ])
 def test_the_check_catches_a_disagreement(tmp_path, path, old, new, complaint):
-    for name in ("setup.cfg", "tox.ini", "pyproject.toml", "tools/pythons"):
-        (tmp_path / name).parent.mkdir(exist_ok=True)
+    for name in ("setup.cfg", "tox.ini", "pyproject.toml", "tools/pythons", "README.md",
+                 "docs/installation.rst"):
+        (tmp_path / name).parent.mkdir(exist_ok=True, parents=True)
         shutil.copy(ROOT / name, tmp_path / name)
     text = (tmp_path / path).read_text()
     assert old in text
@@ -50,3 +56,25 @@ def test_the_check_catches_a_disagreement(tmp_path, path, old, new, complaint):
     out = run(tmp_path, "--check")
     assert out.returncode == 1
     assert complaint in out.stderr
+
+
+def test_check_readme_stops_when_the_list_is_broken(tmp_path):
+    # A gap in the classifiers makes tools/pythons fail; check-readme must fail
+    # too, not report success after testing no version.
+    for name in ("setup.cfg", "README.md", "tools/pythons", "tools/check-readme"):
+        (tmp_path / name).parent.mkdir(exist_ok=True, parents=True)
+        shutil.copy2(ROOT / name, tmp_path / name)
+    cfg = tmp_path / "setup.cfg"
+    cfg.write_text(cfg.read_text().replace("Programming Language :: Python :: 3.11\n", ""))
+    out = subprocess.run(["bash", str(tmp_path / "tools" / "check-readme")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "gap" in out.stderr and "pass on" not in out.stdout
+
+
+@pytest.mark.skipif(not (ROOT / ".ci" / "run").exists(), reason="needs the repository's .ci/")
+def test_ci_reads_the_list_before_using_it():
+    # $(tools/pythons) inside a for loop or a word would ignore its failure.
+    text = (ROOT / ".ci" / "run").read_text()
+    assert "pythons=$(tools/pythons)" in text and "for minor in $pythons" in text
+    assert "in $(tools/pythons" not in text and "set -euo pipefail" in text
