@@ -3,8 +3,13 @@
 The writer creates a keyed segment and starts a reader as a new program (subprocess,
 not fork: it inherits nothing). The reader knows only the file's path.
 Run: python examples/ftok_key.py
+
+A keyed segment outlives its creator, so the writer removes it on every way out it
+can see (an exception, Ctrl-C, SIGTERM). Only SIGKILL leaves it behind: then
+`sysvshm rm --orphans --keyed` finds and removes it.
 """
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +28,8 @@ def reader(path):
 
 
 def writer():
+    # SIGTERM (kill, timeout, docker stop) as an exception, so that finally runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.NamedTemporaryFile(prefix="sysvshm-ftok-") as anchor:
         key = sysvshm.ftok(anchor.name, PROJECT)
         # IPC_EXCL: fail rather than share a segment some other program made.

@@ -2,7 +2,11 @@
 
 Workers square slices of one shared array of 64-bit integers in place; only the
 block's name travels to them. Run: python examples/pool_shared_memory.py
+The block is unlinked on every way out but SIGKILL (then `sysvshm rm --orphans
+--keyed` removes it).
 """
+import signal
+import sys
 from multiprocessing import Pool
 
 from sysvshm import shared_memory  # was: from multiprocessing import shared_memory
@@ -23,6 +27,8 @@ def square(task):
 
 
 def main():
+    # SIGTERM (kill, timeout, docker stop) as an exception, so that finally runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     block = shared_memory.SharedMemory(create=True, size=N * 8)
     numbers = block.buf.cast("q")
     try:

@@ -15,6 +15,7 @@ import re
 import shutil
 import sys
 import time
+import unicodedata
 
 import sysvshm
 from sysvshm._inventory import command_of, is_orphan, never_attached, pid_alive
@@ -241,11 +242,23 @@ def _escape(c):
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+def _cells(c):
+    """Terminal columns a character takes: 2 for wide (CJK), 0 for combining."""
+    if unicodedata.combining(c):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
 def _cut(text, width):
-    """text cut to width characters, ending in '...' when cut."""
-    if len(text) <= width:
+    """text cut to width terminal columns, ending in '...' when cut."""
+    if sum(map(_cells, text)) <= width:
         return text
-    return text[:max(width - 3, 0)] + "..."
+    room, used = max(width - 3, 0), 0
+    for i, c in enumerate(text):
+        used += _cells(c)
+        if used > room:
+            return text[:i] + "..."
+    return text + "..."
 
 
 def when(ts):
@@ -445,9 +458,11 @@ def cmd_rm(args):
         raise UsageError("--keyed only applies to --orphans")
     targets = list(args.ids)
     failed = False
+    args.key_of = {}  # shmid -> the key it was named by, for messages
     for key in args.key or ():
         try:
             targets.append(sysvshm.shmget(key))
+            args.key_of[targets[-1]] = key
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 _warn("rm", f"no segment with key {key_hex(key)}")
@@ -465,7 +480,7 @@ def cmd_rm(args):
         targets.extend(st.shmid for st in orphans)
     if not targets and not failed:
         if args.orphans:
-            print("no orphaned segments")
+            _say("no orphaned segments")
             return 0
         raise UsageError("nothing to remove: give segment ids, --key or --orphans")
     for shmid in dict.fromkeys(targets):  # each once, in order
@@ -473,30 +488,57 @@ def cmd_rm(args):
     return 1 if failed else 0
 
 
+def _say(line):
+    """print() for rm: a reader that goes away (rm --orphans --yes | head) must not
+    stop the removals half-way, so the output is dropped and the work goes on."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout():
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _remove_one(shmid, args):
+    # An orphan found by the listing that is gone by now was removed by someone
+    # else (another cleaner): that is the outcome asked for, not a failure.
+    orphan = args.orphans and shmid not in args.explicit
+    named = (f"key {key_hex(args.key_of[shmid])}" if shmid in args.key_of
+             else f"id {shmid}")
     try:
         st = _find(shmid)
-        if args.orphans and shmid not in args.explicit and not is_orphan(st, args.keyed):
+        if orphan and not is_orphan(st, args.keyed):
             # Re-checked just before removing: someone attached since the listing.
             _warn("rm", f"skipped segment {shmid}: no longer orphaned")
             return True
         if args.dry_run:
-            print(f"would remove segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
+            _say(f"would remove segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
             return True
         sysvshm.remove(shmid=shmid)
     except Failure as exc:
-        _warn("rm", str(exc))
+        if orphan:
+            _say(f"segment {shmid} was removed meanwhile")
+            return True
+        _warn("rm", f"no segment with {named}" if "no segment with id" in str(exc)
+              else str(exc))
         return False
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.EINVAL, errno.EIDRM):  # removed meanwhile
-            _warn("rm", f"no segment with id {shmid}")
+            if orphan:
+                _say(f"segment {shmid} was removed meanwhile")
+                return True
+            _warn("rm", f"no segment with {named}")
         elif exc.errno == errno.EPERM:
             _warn("rm", f"segment {shmid}: not permitted: only its owner, its creator "
                         f"or root may remove it")
         else:
             _warn("rm", f"segment {shmid}: {_reason(exc)}")
         return False
-    print(f"removed segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
+    _say(f"removed segment {shmid} (key {key_hex(st.key)}, {human(st.size)})")
     return True
 
 
@@ -657,11 +699,27 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:  # said by the subcommand, whose --help lists what it takes
-        subparsers = next(a for a in parser._actions
-                          if isinstance(a, argparse._SubParsersAction))
-        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # Said by the subcommand, whose --help lists what it takes, unless the
+            # stray word came before the command's name (sysvshm --bogus list).
+            before = argv[:argv.index(args.command)] if args.command in argv else argv
+            if any(word in before for word in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            subparsers = next(a for a in parser._actions
+                              if isinstance(a, argparse._SubParsersAction))
+            subparsers.choices[args.command].error(
+                f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit:
+        # --help, --version and usage errors exit from argparse: their output
+        # meets a closed pipe here, not at the interpreter's exit.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+        raise
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, where a broken pipe is still ours to handle
@@ -671,9 +729,7 @@ def main(argv=None):
         return 2
     except BrokenPipeError:
         # The reader went away (sysvshm list | head): stop quietly, as ls does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        _silence_stdout()
         return 1
     except (Failure, OSError, ValueError, OverflowError, NotImplementedError) as exc:
         _warn(args.command, _reason(exc))

@@ -168,9 +168,11 @@ def command_of(pid: int) -> Optional[str]:
     except OSError:
         return None
     if not raw:
+        # A kernel thread or a zombie: its name, which any process may set to any
+        # bytes (prctl PR_SET_NAME), so decoded as leniently as the command line.
         try:
-            with open(f"/proc/{pid}/comm") as f:
-                return f"[{f.read().strip()}]"
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                return f"[{f.read().strip().decode(errors='replace')}]"
         except OSError:
             return None
     return " ".join(part.decode(errors="replace") for part in raw.rstrip(b"\0").split(b"\0"))

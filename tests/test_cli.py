@@ -894,3 +894,110 @@ def test_create_noreserve_passes_shm_noreserve(monkeypatch):
         sysvshm.shmctl(int(result.stdout), sysvshm.IPC_RMID)
     assert seen[0] & sysvshm.SHM_NORESERVE and not seen[1] & sysvshm.SHM_NORESERVE
     assert seen[0] & 0o777 == 0o600
+
+
+# -- review: hostile names, closed pipes, races -------------------------------------
+
+def _zombie_with_a_name_that_is_not_utf8():
+    # A process may name itself any bytes (prctl PR_SET_NAME); once it exits
+    # unreaped (a zombie), /proc shows only that name, no command line.
+    import ctypes
+
+    _proc.unshare_ipc()
+    libc = ctypes.CDLL(None, use_errno=True)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        libc.prctl(15, ctypes.c_char_p(b"\xff\xfebad"), 0, 0, 0)  # PR_SET_NAME
+        shmid = sysvshm.shmget(sysvshm.IPC_PRIVATE, 4096, sysvshm.IPC_CREAT | 0o600)
+        os.write(w, str(shmid).encode())
+        os._exit(0)
+    os.close(w)
+    shmid = int(os.read(r, 100))
+    for _ in range(200):  # until it is a zombie
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                break
+        import time
+        time.sleep(0.01)
+    table = capture("list")
+    assert table.returncode == 0, table.stderr
+    line, = [x for x in table.stdout.splitlines() if f" {shmid} " in x]
+    assert line.endswith("[\ufffd\ufffdbad]")
+    assert listed(capture("list", "--json"))[0]["command"] == "[\ufffd\ufffdbad]"
+    info = capture("info", str(shmid))
+    assert info.returncode == 0 and "bad" in info.stdout, info.stderr
+    os.waitpid(pid, 0)
+
+
+@_proc.needs_ipc_namespace()
+def test_a_zombie_named_in_any_bytes_does_not_break_list_or_info():
+    _proc.in_child(_zombie_with_a_name_that_is_not_utf8)
+
+
+def _rm_orphans_into_a_closed_pipe():
+    _proc.unshare_ipc()
+    pid = os.fork()
+    if pid == 0:  # 300 orphans: created by a process that is gone
+        for _ in range(300):
+            sysvshm.shmget(sysvshm.IPC_PRIVATE, 4096, sysvshm.IPC_CREAT | 0o600)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert len(sysvshm.segments()) == 300
+    # The reader takes one line and goes: every orphan is still removed.
+    out = subprocess.run(f"{sys.executable} -m sysvshm rm --orphans --yes | head -1",
+                         shell=True, capture_output=True, text=True, cwd="/", timeout=120)
+    assert out.stdout.startswith("removed segment") and out.stderr == "", out
+    assert sysvshm.segments() == []
+
+
+@_proc.needs_ipc_namespace()
+def test_rm_orphans_finishes_when_its_reader_goes_away():
+    _proc.in_child(_rm_orphans_into_a_closed_pipe)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["list", "--help"]])
+def test_help_into_a_closed_pipe_is_quiet(args):
+    out = subprocess.run(
+        f"{sys.executable} -m sysvshm {' '.join(args)} | (exec 0<&-; sleep 0.5)",
+        shell=True, capture_output=True, text=True, cwd="/", timeout=60)
+    assert out.stderr == "", out.stderr
+
+
+def test_a_stray_word_before_the_command_is_the_commands_usage_error():
+    line = assert_one_line_error(run("--bogus", "list"), 2)
+    assert line.startswith("sysvshm: unrecognized arguments: --bogus")
+    assert "see sysvshm --help" in line
+    line = assert_one_line_error(run("list", "--bogus"), 2)
+    assert line.startswith("sysvshm: list: unrecognized arguments: --bogus")
+
+
+def test_wide_characters_are_cut_by_terminal_columns():
+    from sysvshm._cli import _cells, _cut
+
+    text = "python -c " + "漢字" * 30
+    cut = _cut(text, 40)
+    assert sum(map(_cells, cut)) <= 40 and cut.endswith("...")
+    assert _cut("e\u0301" * 10, 10) == "e\u0301" * 10  # combining marks take no column
+    assert _cut("abc", 3) == "abc" and _cut("abcd", 3) == "..."
+
+
+def test_an_orphan_removed_meanwhile_is_not_a_failure(orphan):
+    # Another cleaner removed it between the listing and the removal.
+    import argparse
+
+    from sysvshm import _cli
+
+    sysvshm.shmctl(orphan, sysvshm.IPC_RMID)
+    args = argparse.Namespace(orphans=True, explicit=set(), key_of={}, keyed=False,
+                              dry_run=False)
+    import contextlib
+    import io
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert _cli._remove_one(orphan, args) is True
+        args.orphans = False  # named by id or key: gone is a failure, said by its name
+        args.key_of = {orphan: 0x1234}
+        assert _cli._remove_one(orphan, args) is False
+    assert f"segment {orphan} was removed meanwhile" in out.getvalue()
+    assert err.getvalue().strip() == "sysvshm: rm: no segment with key 0x00001234"

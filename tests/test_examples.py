@@ -107,3 +107,20 @@ def test_pool_shared_memory_unlinks_when_the_pool_fails():
             f"runpy.run_path({str(EXAMPLES / 'pool_shared_memory.py')!r}, run_name='__main__')")
     result = run_example(code=code)  # asserts that no segment is left
     assert result.returncode == 1 and "RuntimeError: the pool failed" in result.stderr
+
+
+@pytest.mark.parametrize("example, patch", [
+    ("ftok_key.py", "import subprocess as target; target.run = term"),
+    ("pool_shared_memory.py", "import multiprocessing.pool as p; p.Pool.map = term"),
+])
+def test_sigterm_while_the_segment_is_in_use_leaves_nothing(example, patch):
+    # SIGTERM arrives while the other process works (the reader runs, the pool
+    # maps): the example removes its segment and exits 143, as killed by SIGTERM.
+    code = ("import os, runpy, signal\n"
+            "def term(*args, **kwargs):\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    signal.pause()  # the handler raises before this returns\n"
+            f"{patch}\n"
+            f"runpy.run_path({str(EXAMPLES / example)!r}, run_name='__main__')")
+    result = run_example(code=code)  # asserts that no segment is left
+    assert result.returncode == 143, result.stderr
