@@ -154,6 +154,7 @@ def _scribble(shmid, writes):
 
     seg = sysvshm.shmat(shmid)
     for offset, data in writes:
+        data = data[:max(len(seg) - offset, 0)]  # a write near the end stops at it
         seg[offset:offset + len(data)] = data
     seg.close()
 
