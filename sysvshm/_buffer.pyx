@@ -1,4 +1,3 @@
-# cython: language_level=3, embedsignature=True, embedsignature.format=python
 """The mmap-style core: one implementation of every method of mmap.mmap.
 
 Semantics, error types and messages follow CPython's Modules/mmapmodule.c so that

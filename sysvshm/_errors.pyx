@@ -1,4 +1,3 @@
-# cython: language_level=3
 """errno -> Python exception, in one place.
 
 OSError picks FileNotFoundError, FileExistsError, PermissionError, ... from the

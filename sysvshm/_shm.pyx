@@ -1,4 +1,3 @@
-# cython: language_level=3, embedsignature=True, embedsignature.format=python
 """System V shared memory: the <sys/ipc.h>/<sys/shm.h> C API and the segment object.
 
 Man pages: shmget(2), shmat(2), shmdt(2), shmctl(2), ftok(3), svipc(7).

@@ -1,4 +1,3 @@
-# cython: language_level=3, embedsignature=True, embedsignature.format=python
 """sysvshm.mmap: a drop-in superset of the stdlib mmap module.
 
 ``import sysvshm.mmap as mmap`` is all a user changes. The class accepts the

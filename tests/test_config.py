@@ -1,6 +1,7 @@
 """Configuration written once: the supported Python versions (setup.cfg's
 classifiers) and the places that cannot read them but must agree."""
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -78,3 +79,12 @@ def test_ci_reads_the_list_before_using_it():
     text = (ROOT / ".ci" / "run").read_text()
     assert "pythons=$(tools/pythons)" in text and "for minor in $pythons" in text
     assert "in $(tools/pythons" not in text and "set -euo pipefail" in text
+
+
+def test_compiler_directives_are_written_once():
+    # setup.py's cythonize(compiler_directives=...) is the only place: a header
+    # in one .pyx would silently differ from the others.
+    sources = sorted((ROOT / "sysvshm").glob("*.pyx")) + sorted((ROOT / "sysvshm").glob("*.pxd"))
+    assert sources
+    assert [p.name for p in sources if re.search(r"^#\s*cython\s*:", p.read_text(), re.M)] == []
+    assert "compiler_directives=" in (ROOT / "setup.py").read_text()

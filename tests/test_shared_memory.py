@@ -695,3 +695,19 @@ def test_shareable_list_index_below_minus_len_raises():
     finally:
         sl.shm.close()
         sl.shm.unlink()
+
+
+def test_importing_it_loads_no_manager_and_no_tracker():
+    # As the stdlib's shared_memory: the manager (multiprocessing.managers) and
+    # install()'s resource-tracker filter load on first use.
+    code = ("import sys, sysvshm.shared_memory as sm\n"
+            "print(sorted(m for m in sys.modules if m.startswith('multiprocessing')))\n"
+            "assert sm.SharedMemoryManager.__module__ == 'sysvshm.shared_memory'\n"
+            "assert 'multiprocessing.managers' in sys.modules\n"
+            "assert {'install', 'uninstall', 'SharedMemoryManager'} <= set(dir(sm))\n")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                         cwd="/", timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "[]\n"
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = ours.nothing
