@@ -5,6 +5,7 @@ block's name travels to them. Run: python examples/pool_shared_memory.py
 The block is unlinked on every way out but SIGKILL (then `sysvshm rm --orphans
 --keyed` removes it).
 """
+import os
 import signal
 import sys
 from multiprocessing import Pool
@@ -26,9 +27,20 @@ def square(task):
     return stop - start
 
 
+MAIN_PID = os.getpid()
+
+
+def on_sigterm(signum, frame):
+    if os.getpid() != MAIN_PID:
+        # A pool worker forked with this handler: Pool.terminate() stops workers
+        # with SIGTERM, and they must die at once, as they would by default.
+        os._exit(128 + signum)
+    sys.exit(128 + signum)  # here, an exception: main()'s finally runs
+
+
 def main():
     # SIGTERM (kill, timeout, docker stop) as an exception, so that finally runs.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGTERM, on_sigterm)
     block = shared_memory.SharedMemory(create=True, size=N * 8)
     numbers = block.buf.cast("q")
     try:
