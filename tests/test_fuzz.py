@@ -14,12 +14,14 @@ import textwrap
 
 import _proc
 import pytest
+from _stress import scaled
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sysvshm import _blocks, shared_memory
 
-EXAMPLES = int(os.environ.get("SYSVSHM_FUZZ_EXAMPLES", "150"))
+# SYSVSHM_FUZZ_EXAMPLES overrides; else tests/_stress.py decides.
+EXAMPLES = int(os.environ.get("SYSVSHM_FUZZ_EXAMPLES", scaled(600, 100)))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
 

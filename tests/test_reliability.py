@@ -9,6 +9,7 @@ import threading
 import _children
 import _proc
 import pytest
+from _stress import scaled
 
 import sysvshm
 import sysvshm.mmap as smmap
@@ -133,6 +134,9 @@ def test_bad_input_gets_a_clear_exception(call, exc):
 
 # -- threads ------------------------------------------------------------------------------
 
+ROUNDS = scaled(5000, 600)  # close-while-in-use rounds per test (tests/_stress.py)
+
+
 def race(make, use, rounds):
     errors = []
 
@@ -182,12 +186,12 @@ def test_threads_race_close_and_remove_on_shm():
     def make():
         return sysvshm.shm(size=PAGE), lambda s: (s.remove(), s.close())
 
-    race(make, use_buffer, 2000)
+    race(make, use_buffer, ROUNDS)
 
 
 def test_threads_race_close_on_mmap():
     race(lambda: (smmap.mmap(-1, PAGE), smmap.mmap.close), lambda m: (use_buffer(m), m.mincore()),
-         2000)
+         ROUNDS)
 
 
 def test_threads_race_close_on_shared_memory():
@@ -202,7 +206,7 @@ def test_threads_race_close_on_shared_memory():
         buf[0] = 1
         bytes(buf[:16])
 
-    race(make, use, 100)  # each close+unlink waits out the GIL convoy of 3 spinners
+    race(make, use, scaled(300, 30))  # each close+unlink waits out the GIL convoy of 3 spinners
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -269,7 +273,7 @@ def test_many_cycles_keep_memory_and_fds_flat():
         other.close()
         seg.close()
 
-    assert_flat(cycle, warmup=2000, rounds=100_000)
+    assert_flat(cycle, warmup=2000, rounds=scaled(200_000, 50_000))
 
 
 def test_many_mmap_and_shared_memory_cycles_keep_memory_flat():
