@@ -57,8 +57,35 @@ def test_numpy_example_without_numpy_skips_with_a_message():
     assert result.stdout == "numpy is not installed: skipping this example (pip install numpy)\n"
 
 
+def _children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    if int(f.read().rsplit(b")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass  # gone meanwhile
+    return found
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
+
+
+def _semaphores():
+    return {n for n in os.listdir("/dev/shm") if n.startswith("sem.")} if os.path.isdir(
+        "/dev/shm") else set()
+
+
 @pytest.mark.skipif(not has_numpy(), reason="numpy is not installed")
 def test_numpy_example_killed_leaves_nothing():
+    semaphores = _semaphores()
     with subprocess.Popen([sys.executable, "-I", str(EXAMPLES / "numpy_producer_consumer.py")],
                           stdout=subprocess.PIPE, text=True, cwd="/",
                           start_new_session=True) as proc:
@@ -66,13 +93,27 @@ def test_numpy_example_killed_leaves_nothing():
         assert proc.stdout.readline().startswith("producer: round 0")
         mine = [r for r in _proc.rows() if r["cpid"] == proc.pid]
         assert len(mine) == 1 and mine[0]["perms"] & 0o1000  # SHM_DEST: already removed
-        os.killpg(proc.pid, signal.SIGKILL)  # the producer and its consumer, no cleanup
+        # The producer and its consumer, no cleanup. Not the whole process group:
+        # multiprocessing's resource tracker must live on to unlink the Events'
+        # POSIX semaphores (/dev/shm/sem.mp-*), which would otherwise stay until reboot.
+        tracker, others = [], []
+        for pid in _children_of(proc.pid):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                (tracker if b"resource_tracker" in f.read() else others).append(pid)
+        assert tracker and others  # the consumer, and the tracker of the spawn context
+        for pid in [proc.pid, *others]:
+            os.kill(pid, signal.SIGKILL)
         proc.wait(60)
+        for _ in range(200):  # the tracker exits once every process using it is gone
+            if not os.path.exists(f"/proc/{tracker[0]}") or _zombie(tracker[0]):
+                break
+            time.sleep(0.05)
     for _ in range(100):  # the kernel frees it at the consumer's exit
         if not [r for r in _proc.rows() if r["cpid"] == proc.pid]:
             break
         time.sleep(0.05)
     assert [r for r in _proc.rows() if r["cpid"] == proc.pid] == []
+    assert _semaphores() <= semaphores  # the tracker unlinked the Events' semaphores
 
 
 def test_ftok_key():
