@@ -25,6 +25,13 @@ def run_example(*args, code=None):
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
+def run_patched(example, patch):
+    """The example run with *patch* (Python code) executed first, to make one of its
+    calls fail or be interrupted; run_example() checks that no segment is left."""
+    return run_example(code=f"{patch}\nimport runpy\n"
+                            f"runpy.run_path({str(EXAMPLES / example)!r}, run_name='__main__')")
+
+
 def has_numpy():
     return subprocess.run([sys.executable, "-I", "-c", "import numpy"],
                           capture_output=True, timeout=120).returncode == 0
@@ -126,11 +133,10 @@ def test_ftok_key():
 
 
 def test_ftok_key_removes_its_segment_when_the_reader_fails():
-    code = ("import runpy, subprocess\n"
-            "def fail(*args, **kwargs):\n    raise subprocess.CalledProcessError(1, args[0])\n"
-            "subprocess.run = fail\n"
-            f"runpy.run_path({str(EXAMPLES / 'ftok_key.py')!r}, run_name='__main__')")
-    result = run_example(code=code)  # asserts that no segment is left
+    result = run_patched("ftok_key.py", (
+        "import subprocess\n"
+        "def fail(*args, **kwargs):\n    raise subprocess.CalledProcessError(1, args[0])\n"
+        "subprocess.run = fail"))
     assert result.returncode == 1 and "CalledProcessError" in result.stderr
 
 
@@ -142,11 +148,10 @@ def test_pool_shared_memory():
 
 
 def test_pool_shared_memory_unlinks_when_the_pool_fails():
-    code = ("import runpy, multiprocessing.pool\n"
-            "def fail(*args):\n    raise RuntimeError('the pool failed')\n"
-            "multiprocessing.pool.Pool.map = fail\n"
-            f"runpy.run_path({str(EXAMPLES / 'pool_shared_memory.py')!r}, run_name='__main__')")
-    result = run_example(code=code)  # asserts that no segment is left
+    result = run_patched("pool_shared_memory.py", (
+        "import multiprocessing.pool\n"
+        "def fail(*args):\n    raise RuntimeError('the pool failed')\n"
+        "multiprocessing.pool.Pool.map = fail"))
     assert result.returncode == 1 and "RuntimeError: the pool failed" in result.stderr
 
 
@@ -157,11 +162,10 @@ def test_pool_shared_memory_unlinks_when_the_pool_fails():
 def test_sigterm_while_the_segment_is_in_use_leaves_nothing(example, patch):
     # SIGTERM arrives while the other process works (the reader runs, the pool
     # maps): the example removes its segment and exits 143, as killed by SIGTERM.
-    code = ("import os, runpy, signal\n"
-            "def term(*args, **kwargs):\n"
-            "    os.kill(os.getpid(), signal.SIGTERM)\n"
-            "    signal.pause()  # the handler raises before this returns\n"
-            f"{patch}\n"
-            f"runpy.run_path({str(EXAMPLES / example)!r}, run_name='__main__')")
-    result = run_example(code=code)  # asserts that no segment is left
+    result = run_patched(example, (
+        "import os, signal\n"
+        "def term(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    signal.pause()  # the handler raises before this returns\n"
+        f"{patch}"))
     assert result.returncode == 143, result.stderr
