@@ -3,6 +3,7 @@
 # mmap-style method once. Subclasses only obtain memory and say how to release it.
 
 ctypedef int (*release_func)(char *addr, Py_ssize_t size) noexcept nogil
+ctypedef int (*range_op)(char *addr, size_t n, int arg) noexcept nogil
 
 cdef enum:
     ACCESS_DEFAULT_ = 0
@@ -38,11 +39,14 @@ cdef class MappedBuffer:
     cdef void _unpin(self) noexcept
     cdef int _copy(self, char *dst, const char *src, Py_ssize_t n) except -1
     cdef int _populate(self, bint write) except -1
-    cdef int _refuse_exported(self) except -1
+    cpdef void _check_closable(self) except *
     cdef str _repr_name(self)
     cdef str _repr_tail(self)
     cdef Py_ssize_t _check_index(self, Py_ssize_t i) except -1
+    cdef bytes _get_slice(self, slice item)
+    cdef int _set_index(self, item, value) except -1
+    cdef int _set_slice(self, slice item, value) except -1
     cdef Py_ssize_t _find(self, sub, start, end, bint reverse) except -2
     cdef Py_ssize_t _range(self, str name, object start_, object length,
                            Py_ssize_t *start_out) except -1
-    cdef int _range_call(self, int which, int arg, Py_ssize_t start, Py_ssize_t n) except -1
+    cdef int _on_range(self, range_op op, int arg, Py_ssize_t start, Py_ssize_t n) except -1

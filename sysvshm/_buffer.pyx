@@ -18,35 +18,27 @@ from cpython.buffer cimport (PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Rel
                              PyBUF_WRITABLE)
 from cpython.bytes cimport (PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_CheckExact,
                             PyBytes_GET_SIZE)
-from cpython.long cimport PyLong_AsSsize_t
+from cpython.exc cimport PyErr_Occurred, PyErr_Clear
+from cpython.long cimport PyLong_CheckExact
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.number cimport PyIndex_Check, PyNumber_AsSsize_t
 from cpython.object cimport Py_TYPE
-from cpython.number cimport PyNumber_Index, PyNumber_AsSsize_t, PyIndex_Check
-from cpython.slice cimport PySlice_Unpack, PySlice_AdjustIndices
+from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.slice cimport PySlice_Check, PySlice_Unpack, PySlice_AdjustIndices
 from libc.string cimport memchr, memcmp, memmove
 from libc.errno cimport errno, ENOMEM, EAGAIN, EPERM, EINVAL
+from posix.mman cimport madvise, msync, mlock, munlock, MS_SYNC
+from posix.unistd cimport sysconf, _SC_PAGESIZE
 
-from sysvshm._args cimport as_int
-from sysvshm._errors cimport raise_oserror, raise_closed, raise_readonly, raise_noaccess
-from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from sysvshm._args cimport (as_int, as_ssize, as_optional_ssize, as_index, as_ubyte)
+from sysvshm._errors cimport (raise_oserror, raise_closed, raise_readonly, raise_noaccess,
+                              raise_exported, memlock_hint)
 from sysvshm.includes.compat cimport sysvshm_mincore
 from sysvshm.includes.memops cimport (sysvshm_prefault_parallel, sysvshm_copy_parallel,
                                       sysvshm_stream_threshold, MADV_POPULATE_READ,
                                       MADV_POPULATE_WRITE)
-from sysvshm.includes.sys_mman cimport madvise as c_madvise, msync, mlock, munlock, MS_SYNC
-from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
-
-cdef extern from "<string.h>" nogil:
-    # A GNU/BSD extension; Python.h defines _GNU_SOURCE before any header.
-    void *memmem(const void *haystack, size_t hlen, const void *needle, size_t nlen)
-
-cdef extern from "Python.h":
-    Py_ssize_t PY_SSIZE_T_MAX
-    bint PyLong_CheckExact(object)
-    # The raw call, for the fast paths: they check and clear the error themselves.
-    Py_ssize_t _as_ssize_raw "PyLong_AsSsize_t"(object) noexcept
-    void *PyErr_Occurred() noexcept
-    void PyErr_Clear() noexcept
-    bint PySlice_Check(object)
+from sysvshm.includes.python cimport PyLong_AsSsize_t_unchecked
+from sysvshm.includes.string cimport memmem
 
 ACCESS_DEFAULT = ACCESS_DEFAULT_
 ACCESS_READ = ACCESS_READ_
@@ -57,8 +49,8 @@ _ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
 # Copies of at least this many bytes stream (see sysvshm_copy in memops.h) and
 # run without the GIL, on one thread per CPU from 32 MiB; smaller ones are a
 # memmove under the GIL.
-cdef size_t _STREAM_MIN = sysvshm_stream_threshold()
-_stream_threshold = _STREAM_MIN
+cdef size_t _STREAM_THRESHOLD = sysvshm_stream_threshold()
+_stream_threshold = _STREAM_THRESHOLD
 
 
 def _usable_cpus(cpu_max="/sys/fs/cgroup/cpu.max"):
@@ -96,25 +88,6 @@ import os as _os
 _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-cdef inline Py_ssize_t _optional_ssize(object value, Py_ssize_t default) except? -1:
-    # CPython's _Py_convert_optional_to_ssize_t: None means "the default".
-    if value is None:
-        return default
-    if not PyIndex_Check(value):
-        raise TypeError(
-            f"argument should be integer or None, not '{type(value).__name__}'")
-    return PyNumber_AsSsize_t(value, OverflowError)
-
-
-cdef inline Py_ssize_t _ssize(object value) except? -1:
-    # PyArg_ParseTuple's "n": __index__, then OverflowError if it does not fit.
-    return PyLong_AsSsize_t(PyNumber_Index(value))
-
-
-cdef inline Py_ssize_t _as_index(object item) except? -1:
-    return PyNumber_AsSsize_t(item, IndexError)
-
-
 cdef class _Default:
     # Stands for "the whole length" in signatures where the stdlib accepts an
     # int but not None (flush, madvise), so None keeps raising TypeError there.
@@ -140,6 +113,19 @@ cdef bint _LINUX = __import__("sys").platform.startswith("linux")
 
 cdef object _LENGTH = _Default()
 cdef object _POS = _Default.__new__(_Default)
+
+
+# The calls MappedBuffer._on_range makes without the GIL, one signature for all.
+cdef int _advise_op(char *addr, size_t n, int advice) noexcept nogil:
+    return madvise(addr, n, advice)
+
+
+cdef int _mlock_op(char *addr, size_t n, int unused) noexcept nogil:
+    return mlock(addr, n)
+
+
+cdef int _munlock_op(char *addr, size_t n, int unused) noexcept nogil:
+    return munlock(addr, n)
 
 
 @cython.auto_pickle(False)
@@ -241,17 +227,17 @@ cdef class MappedBuffer:
 
     cdef int _copy(self, char *dst, const char *src, Py_ssize_t n) except -1:
         """memmove between this open mapping and another buffer (one of dst, src
-        lies in the mapping, bounds checked): from _STREAM_MIN bytes it streams
+        lies in the mapping, bounds checked): from _STREAM_THRESHOLD bytes it streams
         without the GIL, with the mapping pinned so that a close() waits."""
         if self._noaccess:  # callers check first; this is the last line of defence
             raise_noaccess()
-        if <size_t>n < _STREAM_MIN:
+        if <size_t>n < _STREAM_THRESHOLD:
             memmove(dst, src, n)
             return 0
         self._pin()
         try:
             with nogil:
-                sysvshm_copy_parallel(dst, src, n, _STREAM_MIN, _CPUS)
+                sysvshm_copy_parallel(dst, src, n, _STREAM_THRESHOLD, _CPUS)
         finally:
             self._unpin()
         return 0
@@ -265,7 +251,7 @@ cdef class MappedBuffer:
         cdef int advice = MADV_POPULATE_WRITE if write else MADV_POPULATE_READ
         try:
             with nogil:
-                rc = -1 if advice == -1 else c_madvise(addr, <size_t>self._size, advice)
+                rc = -1 if advice == -1 else madvise(addr, <size_t>self._size, advice)
                 if rc != 0:
                     err = EINVAL if advice == -1 else errno
         finally:
@@ -284,17 +270,16 @@ cdef class MappedBuffer:
 
     def close(self):
         """Release the memory. Idempotent; BufferError while buffers are exported."""
-        self._refuse_exported()
+        self._check_closable()
         self._unmap()
 
-    def _check_closable(self):
-        """Raise what close() raises while buffers are exported; else nothing."""
-        self._refuse_exported()
+    cpdef void _check_closable(self) except *:
+        """Raise what close() raises while buffers are exported; else nothing.
 
-    cdef int _refuse_exported(self) except -1:
+        The one export check of close(); sysvshm.shared_memory calls it too, to
+        refuse a close() before it hands the attach to its keep-alive list."""
         if self._exports > 0:
-            raise BufferError("cannot close exported pointers exist")
-        return 0
+            raise_exported()
 
     @property
     def closed(self):
@@ -332,13 +317,11 @@ cdef class MappedBuffer:
         return self._size
 
     def __getitem__(self, item):
-        cdef Py_ssize_t i, start, stop, step, n, k
-        cdef bytes result
-        cdef char *out
+        cdef Py_ssize_t i
         if PyLong_CheckExact(item) and self._data != NULL and not self._noaccess:
             # Fast path: an exact int runs no Python code, so nothing can close
             # the object between the check above and the read below.
-            i = _as_ssize_raw(item)
+            i = PyLong_AsSsize_t_unchecked(item)
             if i == -1 and PyErr_Occurred() != NULL:
                 PyErr_Clear()  # too big: the full path below says so
             else:
@@ -348,42 +331,40 @@ cdef class MappedBuffer:
                     return <unsigned char>self._data[i]
         self._check_readable()
         if PySlice_Check(item):
-            PySlice_Unpack(item, &start, &stop, &step)
-            if self._data == NULL:  # a slice bound's __index__ may have closed us
-                raise_closed()
-            n = PySlice_AdjustIndices(self._size, &start, &stop, step)
-            if n <= 0:
-                return b""
-            if step == 1:
-                if <size_t>n < _STREAM_MIN:
-                    return PyBytes_FromStringAndSize(self._data + start, n)
-                result = PyBytes_FromStringAndSize(NULL, n)
-                self._copy(PyBytes_AS_STRING(result), self._data + start, n)
-                return result
-            result = PyBytes_FromStringAndSize(NULL, n)
-            out = PyBytes_AS_STRING(result)
-            for k in range(n):
-                out[k] = self._data[start + k * step]
-            return result
+            return self._get_slice(item)
         if PyIndex_Check(item):
-            i = _as_index(item)
-            self._check_valid()
-            if i < 0:
-                i += self._size
-            if i < 0 or i >= self._size:
-                raise IndexError("mmap index out of range")
+            i = self._check_index(as_index(item))  # __index__ may have closed us
             return <unsigned char>self._data[i]
         raise TypeError("mmap indices must be integers")
 
+    cdef bytes _get_slice(self, slice item):
+        cdef Py_ssize_t start, stop, step, n, k
+        cdef bytes result
+        cdef char *out
+        PySlice_Unpack(item, &start, &stop, &step)
+        if self._data == NULL:  # a slice bound's __index__ may have closed us
+            raise_closed()
+        n = PySlice_AdjustIndices(self._size, &start, &stop, step)
+        if n <= 0:
+            return b""
+        if step == 1 and <size_t>n < _STREAM_THRESHOLD:
+            return PyBytes_FromStringAndSize(self._data + start, n)
+        result = PyBytes_FromStringAndSize(NULL, n)
+        out = PyBytes_AS_STRING(result)
+        if step == 1:
+            self._copy(out, self._data + start, n)
+        else:
+            for k in range(n):
+                out[k] = self._data[start + k * step]
+        return result
+
     def __setitem__(self, item, value):
-        cdef Py_ssize_t i, v, start, stop, step, n, k
-        cdef Py_buffer buf
-        cdef const char *src
+        cdef Py_ssize_t i, v, start, stop, step, n
         if (PyLong_CheckExact(item) and PyLong_CheckExact(value) and self._data != NULL
                 and not self._readonly and not self._noaccess):
             # Fast path, as in __getitem__; anything unusual takes the full path.
-            i = _as_ssize_raw(item)
-            v = _as_ssize_raw(value)
+            i = PyLong_AsSsize_t_unchecked(item)
+            v = PyLong_AsSsize_t_unchecked(value)
             if PyErr_Occurred() != NULL:
                 PyErr_Clear()  # too big: the full path below says so
             else:
@@ -405,39 +386,50 @@ cdef class MappedBuffer:
         self._check_valid()
         self._check_writable()
         if PyIndex_Check(item):
-            i = _as_index(item)
-            # The stdlib's order: the index is checked before the value is
-            # looked at, so a bad index wins over a bad value.
-            self._check_index(i)
-            if not PyIndex_Check(value):
-                raise TypeError("mmap item value must be an int")
-            v = PyNumber_AsSsize_t(value, TypeError)
-            # __index__ of item or value may have closed or resized us.
-            i = self._check_index(i)
-            if v < 0 or v > 255:
-                raise ValueError("mmap item value must be in range(0, 256)")
-            self._data[i] = <char>v
-            return
-        if PySlice_Check(item):
-            PySlice_Unpack(item, &start, &stop, &step)
-            PyObject_GetBuffer(value, &buf, PyBUF_SIMPLE)
-            try:
-                self._check_valid()
-                n = PySlice_AdjustIndices(self._size, &start, &stop, step)
-                if buf.len != n:
-                    raise IndexError("mmap slice assignment is wrong size")
-                if n == 0:
-                    return
-                src = <const char *>buf.buf
-                if step == 1:
-                    self._copy(self._data + start, src, n)
-                else:
-                    for k in range(n):
-                        self._data[start + k * step] = src[k]
-            finally:
-                PyBuffer_Release(&buf)
-            return
-        raise TypeError("mmap indices must be integer")
+            self._set_index(item, value)
+        elif PySlice_Check(item):
+            self._set_slice(item, value)
+        else:
+            raise TypeError("mmap indices must be integer")
+
+    cdef int _set_index(self, item, value) except -1:
+        cdef Py_ssize_t i = as_index(item)
+        cdef Py_ssize_t v
+        # The stdlib's order: the index is checked before the value is looked
+        # at, so a bad index wins over a bad value.
+        self._check_index(i)
+        if not PyIndex_Check(value):
+            raise TypeError("mmap item value must be an int")
+        v = PyNumber_AsSsize_t(value, TypeError)
+        # __index__ of item or value may have closed or resized us.
+        i = self._check_index(i)
+        if v < 0 or v > 255:
+            raise ValueError("mmap item value must be in range(0, 256)")
+        self._data[i] = <char>v
+        return 0
+
+    cdef int _set_slice(self, slice item, value) except -1:
+        cdef Py_ssize_t start, stop, step, n, k
+        cdef Py_buffer buf
+        cdef const char *src
+        PySlice_Unpack(item, &start, &stop, &step)
+        PyObject_GetBuffer(value, &buf, PyBUF_SIMPLE)
+        try:
+            self._check_valid()  # the exporter or an __index__ may have closed us
+            n = PySlice_AdjustIndices(self._size, &start, &stop, step)
+            if buf.len != n:
+                raise IndexError("mmap slice assignment is wrong size")
+            if n == 0:
+                return 0  # an empty buffer's pointer may be NULL: not for memmove
+            src = <const char *>buf.buf
+            if step == 1:
+                self._copy(self._data + start, src, n)
+            else:
+                for k in range(n):
+                    self._data[start + k * step] = src[k]
+        finally:
+            PyBuffer_Release(&buf)
+        return 0
 
     cdef Py_ssize_t _check_index(self, Py_ssize_t i) except -1:
         self._check_valid()
@@ -452,7 +444,7 @@ cdef class MappedBuffer:
         if self._readonly:  # only that: nothing is touched, as with the stdlib
             raise_readonly()
         if PyIndex_Check(item):
-            self._check_index(_as_index(item))
+            self._check_index(as_index(item))
             raise TypeError("mmap doesn't support item deletion")
         if PySlice_Check(item):
             raise TypeError("mmap object doesn't support slice deletion")
@@ -474,7 +466,7 @@ cdef class MappedBuffer:
         """Return up to *n* bytes from the current position (all if None or negative)."""
         cdef Py_ssize_t num, remaining, start
         self._check_readable()
-        num = _optional_ssize(n, -1)
+        num = as_optional_ssize(n, -1)
         self._check_valid()
         remaining = self._size - self._pos if self._pos < self._size else 0
         if num < 0 or num > remaining:
@@ -556,7 +548,7 @@ cdef class MappedBuffer:
         """Write one byte (an int in range(256)) at the current position."""
         cdef unsigned char value
         self._check_valid()
-        value = _as_ubyte(byte)
+        value = as_ubyte(byte)
         self._check_valid()
         self._check_writable()
         if self._pos >= self._size:
@@ -569,7 +561,7 @@ cdef class MappedBuffer:
         cdef Py_ssize_t where, dist
         cdef int how
         self._check_valid()
-        dist = _ssize(pos)
+        dist = as_ssize(pos)
         how = as_int(whence)
         self._check_valid()
         if how == 0:
@@ -642,7 +634,7 @@ cdef class MappedBuffer:
         """Copy *count* bytes from offset *src* to offset *dest* (regions may overlap)."""
         cdef Py_ssize_t to, frm, n
         self._check_valid()
-        to, frm, n = _ssize(dest), _ssize(src), _ssize(count)
+        to, frm, n = as_ssize(dest), as_ssize(src), as_ssize(count)
         self._check_valid()
         self._check_writable()
         if (to < 0 or frm < 0 or n < 0
@@ -656,8 +648,8 @@ cdef class MappedBuffer:
         cdef char *addr
         cdef int rc, err = 0
         self._check_valid()
-        off = _ssize(offset)
-        length = self._size if size is _LENGTH else _ssize(size)
+        off = as_ssize(offset)
+        length = self._size if size is _LENGTH else as_ssize(size)
         self._check_valid()
         if length < 0 or off < 0 or self._size - off < length:
             raise ValueError("flush values out of range")
@@ -680,8 +672,8 @@ cdef class MappedBuffer:
         # stores the start and returns the length, clipped to the end of the memory.
         cdef Py_ssize_t n, start
         self._check_valid()
-        start = _ssize(start_)
-        n = self._size if length is _LENGTH else _ssize(length)
+        start = as_ssize(start_)
+        n = self._size if length is _LENGTH else as_ssize(length)
         self._check_valid()
         start_out[0] = start
         if start < 0 or start >= self._size:
@@ -694,33 +686,22 @@ cdef class MappedBuffer:
             n = self._size - start
         return n
 
-    cdef int _range_call(self, int which, int arg, Py_ssize_t start, Py_ssize_t n) except -1:
-        """Run madvise/mlock/munlock on [start, start+n) without the GIL, pinned."""
+    cdef int _on_range(self, range_op op, int arg, Py_ssize_t start, Py_ssize_t n) except -1:
+        """Run *op* on [start, start+n) without the GIL, pinned; return its errno (0: done)."""
         cdef char *addr = self._pin()
-        cdef int rc = 0, err = 0
+        cdef int err = 0
         try:
             with nogil:
-                if which == 0:
-                    rc = c_madvise(addr + start, <size_t>n, arg)
-                elif which == 1:
-                    rc = mlock(addr + start, <size_t>n)
-                else:
-                    rc = munlock(addr + start, <size_t>n)
-                if rc != 0:
+                if op(addr + start, <size_t>n, arg) != 0:
                     err = errno
         finally:
             self._unpin()
-        if rc != 0:
-            if (which == 1 and (err == ENOMEM or err == EAGAIN or err == EPERM)
-                    and not self._noaccess):  # without PROT_READ, ENOMEM is the kernel's no
-                raise_oserror(err, f"cannot lock {n} bytes in RAM: {_memlock_hint()}")
-            raise_oserror(err)
-        return 0
+        return err
 
     def madvise(self, option, start=0, length=_LENGTH, /):
         """madvise(2) on a range of the memory."""
         cdef Py_ssize_t n, first
-        cdef int advice
+        cdef int advice, err
         self._check_valid()
         advice = as_int(option)
         if _LINUX and self._private_huge and advice in _GIVE_BACK_ADVICE:
@@ -737,7 +718,9 @@ cdef class MappedBuffer:
             # (the stdlib's OSError), whatever a future kernel makes it mean.
             raise_oserror(EINVAL)
         n = self._range("madvise", start, length, &first)
-        self._range_call(0, advice, first, n)
+        err = self._on_range(_advise_op, advice, first, n)
+        if err:
+            raise_oserror(err)
 
     def mlock(self, start=0, length=_LENGTH, /):
         """mlock(2): keep a range (default: all) resident in RAM.
@@ -746,13 +729,20 @@ cdef class MappedBuffer:
         """
         cdef Py_ssize_t first
         cdef Py_ssize_t n = self._range("mlock", start, length, &first)
-        self._range_call(1, 0, first, n)
+        cdef int err = self._on_range(_mlock_op, 0, first, n)
+        if (err == ENOMEM or err == EAGAIN or err == EPERM) and not self._noaccess:
+            # (without PROT_READ, ENOMEM is the kernel's no to the map, not the limit)
+            raise_oserror(err, f"cannot lock {n} bytes in RAM: {memlock_hint()}")
+        if err:
+            raise_oserror(err)
 
     def munlock(self, start=0, length=_LENGTH, /):
         """munlock(2): let a range (default: all) be paged out again."""
         cdef Py_ssize_t first
         cdef Py_ssize_t n = self._range("munlock", start, length, &first)
-        self._range_call(2, 0, first, n)
+        cdef int err = self._on_range(_munlock_op, 0, first, n)
+        if err:
+            raise_oserror(err)
 
     def prefault(self, write=False):
         """Fault every page in now, without the GIL, so first accesses do not.
@@ -814,15 +804,6 @@ cdef class MappedBuffer:
         return count
 
 
-def _memlock_hint():
-    import resource
-    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
-    if soft == resource.RLIM_INFINITY:
-        return "RLIMIT_MEMLOCK is unlimited, so the system is out of lockable memory"
-    return (f"RLIMIT_MEMLOCK is {soft} bytes (ulimit -l), counting what this process "
-            f"has locked already; raise it or run with CAP_IPC_LOCK")
-
-
 cdef str _type_name(object obj):
     """The type's C-level name, as CPython's argument errors print it ("None" for None)."""
     if obj is None:
@@ -838,13 +819,3 @@ cdef inline Py_ssize_t _clamp(Py_ssize_t i, Py_ssize_t size) noexcept:
     elif i > size:
         i = size
     return i
-
-
-cdef unsigned char _as_ubyte(object byte) except? 255:
-    # The "b" format of PyArg_ParseTuple, with its messages.
-    cdef long v = PyNumber_Index(byte)
-    if v < 0:
-        raise OverflowError("unsigned byte integer is less than minimum")
-    if v > 255:
-        raise OverflowError("unsigned byte integer is greater than maximum")
-    return <unsigned char>v

@@ -2,21 +2,19 @@
 
 Man pages: shmget(2), shmat(2), shmdt(2), shmctl(2), ftok(3), svipc(7).
 """
-from cpython.long cimport PyLong_AsSsize_t
-from cpython.number cimport PyNumber_Index
 from libc.string cimport memset
 from libc.errno cimport errno, EINVAL, EIDRM, ENOENT, ENOSPC, EEXIST, EACCES, ENOMEM, EPERM
 
 from sysvshm._buffer cimport (MappedBuffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_,
                               ACCESS_COPY_)
 from sysvshm._buffer import ACCESS_DEFAULT  # the default shown in signatures
-from sysvshm._args cimport as_int
-from sysvshm._errors cimport raise_oserror
+from sysvshm._args cimport as_int, as_key, as_owner_id, as_shmid, as_ssize
+from sysvshm._errors cimport raise_oserror, raise_resize_exported, raise_resize_readonly
 from sysvshm.includes cimport sys_ipc as c_ipc
 from sysvshm.includes cimport sys_shm as c_shm
 from sysvshm.includes cimport compat
 from sysvshm.includes.sys_ipc cimport key_t
-from sysvshm.includes.unistd cimport sysconf, _SC_PAGESIZE
+from posix.unistd cimport sysconf, _SC_PAGESIZE
 
 import os
 from sysvshm._types import stat_result, shminfo, shm_info
@@ -76,19 +74,7 @@ cdef int _CREATE_FLAGS = (c_ipc.IPC_CREAT | c_ipc.IPC_EXCL | compat.SHM_HUGETLB
 cdef int _SHMAT_FLAGS = c_shm.SHM_RDONLY | c_shm.SHM_RND | compat.SHM_EXEC
 
 
-# -- argument conversion and errors ----------------------------------------
-
-cdef key_t _as_key(object key) except? -1:
-    # key_t is 32 bits: refuse what does not fit rather than truncate. The
-    # unsigned spelling that ipcs prints (0x80000000 and up) is the same key.
-    k = PyNumber_Index(key)
-    if k < -0x80000000 or k > 0xFFFFFFFF:
-        raise OverflowError(
-            f"key {k} does not fit in key_t (32 bits: -2**31 <= key < 2**32)")
-    if k > 0x7FFFFFFF:
-        k -= 0x100000000
-    return <key_t>k
-
+# -- errors ------------------------------------------------------------------
 
 cdef str _key_str(key_t key):
     return f"0x{<unsigned int>key:08x}"
@@ -256,13 +242,6 @@ cdef int _set(int shmid, long long uid, long long gid, long long mode) except -1
     return 0
 
 
-cdef long long _owner_id(object value, str name) except? -2:
-    v = PyNumber_Index(value)
-    if v < -1 or v > 0xFFFFFFFE:
-        raise OverflowError(f"{name} {v} is out of range (-1 keeps the current {name})")
-    return v
-
-
 cdef int _check_mode(int mode) except -1:
     if mode & ~0o777:
         raise ValueError(f"mode {mode:#o} is not a permission mask (0 <= mode <= 0o777)")
@@ -293,8 +272,9 @@ cdef class shm(MappedBuffer):
     __signature__ = _ClassSignature("(key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *, "
                                     "access=ACCESS_DEFAULT, shmid=None, prefault=False)")
 
-    def __init__(self, key=IPC_PRIVATE, Py_ssize_t size=0, flags=0, mode=0o600, *,
+    def __init__(self, key=IPC_PRIVATE, size=0, flags=0, mode=0o600, *,
                  access=ACCESS_DEFAULT, shmid=None, prefault=False):
+        cdef Py_ssize_t c_size = as_ssize(size)
         cdef key_t k
         cdef int sid
         cdef bint created = False
@@ -304,24 +284,24 @@ cdef class shm(MappedBuffer):
         if self._initialized:
             raise TypeError("shm object is already initialized")
         _check_access(c_access)
-        if size < 0:
+        if c_size < 0:
             raise ValueError("segment size must not be negative")
         _check_mode(c_mode)
         if shmid is not None:
             if key != c_ipc.IPC_PRIVATE or c_flags:
                 raise ValueError("shmid= attaches an existing segment: give no key or flags")
-            self._attach(_as_shmid(shmid), c_access, size, 0)
+            self._attach(as_shmid(shmid), c_access, c_size, 0)
             if prefault:
                 self._prefault_or_undo(False)
             return
-        k = _as_key(key)
+        k = as_key(key)
         if c_flags & ~_CREATE_FLAGS:
             raise ValueError(
                 f"flags {c_flags:#o} has bits that are not IPC_CREAT, IPC_EXCL, SHM_HUGETLB, "
                 f"SHM_HUGE_* or SHM_NORESERVE (permission bits go in mode=)")
-        sid, created = _get_segment(k, size, c_flags, c_mode)
+        sid, created = _get_segment(k, c_size, c_flags, c_mode)
         try:
-            self._attach(sid, c_access, size, 0, created, k)
+            self._attach(sid, c_access, c_size, 0, created, k)
         except BaseException:
             if created:
                 _ctl(sid, c_ipc.IPC_RMID, "remove")
@@ -452,7 +432,7 @@ cdef class shm(MappedBuffer):
     def chown(self, uid, gid):
         """shmctl(IPC_SET): set the owner; -1 keeps the current uid or gid."""
         self._check_valid()
-        _set(self._shmid, _owner_id(uid, "uid"), _owner_id(gid, "gid"), -1)
+        _set(self._shmid, as_owner_id(uid, "uid"), as_owner_id(gid, "gid"), -1)
 
     def resize(self, newsize, /):
         """Always refused: a System V segment cannot change size.
@@ -465,12 +445,12 @@ cdef class shm(MappedBuffer):
         """
         cdef Py_ssize_t new_size
         self._check_valid()
-        new_size = PyLong_AsSsize_t(PyNumber_Index(newsize))
+        new_size = as_ssize(newsize)
         self._check_valid()  # __index__ may have closed us
         if self._exports > 0:
-            raise BufferError("mmap can't resize with extant buffers exported.")
+            raise_resize_exported()
         if self._readonly:
-            raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
+            raise_resize_readonly()
         if new_size < 0:
             raise ValueError("new size out of range")
         raise SystemError(f"a System V shared memory segment cannot be resized (segment "
@@ -492,14 +472,14 @@ def _rebuild(cls, shmid, access, size, flags):
         raise TypeError(f"cannot rebuild a segment object as {cls!r}")
     cdef int c_access = as_int(access)
     cdef int c_flags = as_int(flags)
-    cdef Py_ssize_t c_size = PyNumber_Index(size)
+    cdef Py_ssize_t c_size = as_ssize(size)
     _check_access(c_access)
     if c_size < 0:
         raise ValueError("segment size must not be negative")
     if c_flags & ~(c_shm.SHM_RND | compat.SHM_EXEC):
         raise ValueError(f"flags {c_flags:#o} are not shmat() flags sysvshm takes")
     cdef shm obj = cls.__new__(cls)
-    obj._attach(_as_shmid(shmid), c_access, c_size, c_flags)
+    obj._attach(as_shmid(shmid), c_access, c_size, c_flags)
     return obj
 
 
@@ -515,13 +495,6 @@ cdef int _check_access(int access) except -1:
     if access < ACCESS_DEFAULT_ or access > ACCESS_WRITE_:
         raise ValueError("mmap invalid access parameter.")
     return 0
-
-
-cdef int _as_shmid(object shmid) except? -1:
-    v = PyNumber_Index(shmid)
-    if v < 0 or v > 0x7FFFFFFF:
-        raise OverflowError(f"shmid {v} is out of range (0 <= shmid < 2**31)")
-    return v
 
 
 cdef int _require(str name, int have) except -1:
@@ -590,23 +563,24 @@ def ftok(path, proj_id):
 
 def _lookup(key):
     """The id of the segment of *key*, or -1 if there is none (no exception built)."""
-    cdef key_t k = _as_key(key)
+    cdef key_t k = as_key(key)
     cdef int shmid
     with nogil:
         shmid = c_shm.shmget(k, 0, 0)
     return shmid
 
 
-def shmget(key, Py_ssize_t size=0, flags=0):
+def shmget(key, size=0, flags=0):
     """shmget(2): return the id of the segment of *key*, created if flags has IPC_CREAT.
 
     The low 9 bits of *flags* are the permission bits of a new segment, as in C.
     """
-    cdef key_t k = _as_key(key)
+    cdef key_t k = as_key(key)
+    cdef Py_ssize_t c_size = as_ssize(size)
     cdef int c_flags = as_int(flags)
-    if size < 0:
+    if c_size < 0:
         raise ValueError("segment size must not be negative")
-    return _shmget(k, size, c_flags)
+    return _shmget(k, c_size, c_flags)
 
 
 def shmat(shmid, flags=0, *, prefault=False):
@@ -615,7 +589,7 @@ def shmat(shmid, flags=0, *, prefault=False):
     *flags* may hold SHM_RDONLY (a read-only object), SHM_EXEC and SHM_RND. The
     attach address is always chosen by the kernel, so SHM_REMAP is refused.
     """
-    cdef int sid = _as_shmid(shmid)
+    cdef int sid = as_shmid(shmid)
     cdef int c_flags = as_int(flags)
     if c_flags & ~_SHMAT_FLAGS:
         raise ValueError(f"flags {c_flags:#o} has bits that are not SHM_RDONLY, SHM_EXEC "
@@ -643,7 +617,7 @@ def shmctl(shmid, cmd, buf=None):
     stat_result or mapping with any of uid, gid, mode; IPC_RMID, SHM_LOCK and
     SHM_UNLOCK return None; IPC_INFO -> shminfo; SHM_INFO -> shm_info.
     """
-    cdef int sid = _as_shmid(shmid)
+    cdef int sid = as_shmid(shmid)
     cmd = as_int(cmd)
     if cmd == c_ipc.IPC_SET:
         if buf is None:
@@ -652,7 +626,7 @@ def shmctl(shmid, cmd, buf=None):
         mode = as_int(mode)
         if mode != -1:
             _check_mode(mode)
-        _set(sid, _owner_id(uid, "uid"), _owner_id(gid, "gid"), mode)
+        _set(sid, as_owner_id(uid, "uid"), as_owner_id(gid, "gid"), mode)
         return None
     if buf is not None:
         raise TypeError(f"shmctl command {cmd} takes no buf")

@@ -14,23 +14,22 @@ import mmap as _std
 import os as _os
 import sys as _sys
 
-from cpython.number cimport PyNumber_Index
 from libc.errno cimport errno, EAGAIN, EBADF, EINVAL, ENOMEM, ENODEV, EOPNOTSUPP
 from posix.types cimport off_t
 from posix.unistd cimport close as c_close, ftruncate
 from posix.fcntl cimport open as c_open, fcntl, O_RDWR, O_CLOEXEC, F_DUPFD_CLOEXEC
+from posix.mman cimport (mmap as c_mmap, munmap, mlock, MAP_FAILED,
+                         MAP_SHARED as C_MAP_SHARED, MAP_PRIVATE as C_MAP_PRIVATE,
+                         PROT_READ as C_PROT_READ, PROT_WRITE as C_PROT_WRITE)
 from posix.stat cimport struct_stat, fstat, S_ISREG
 
-from sysvshm._args cimport as_int
+from sysvshm._args cimport as_integer, as_int, as_ssize, as_long_long
 from sysvshm._buffer cimport (MappedBuffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_,
                               ACCESS_COPY_)
-from sysvshm._errors cimport raise_oserror
-from sysvshm._buffer import _memlock_hint
+from sysvshm._errors cimport (raise_oserror, raise_resize_exported, raise_resize_readonly,
+                              memlock_hint)
 from sysvshm._signature import ClassSignature as _ClassSignature
 from sysvshm.includes cimport compat
-from sysvshm.includes.sys_mman cimport (mmap as c_mmap, munmap, mlock, MAP_FAILED,
-                                        MAP_SHARED as C_MAP_SHARED, MAP_PRIVATE as C_MAP_PRIVATE,
-                                        PROT_READ as C_PROT_READ, PROT_WRITE as C_PROT_WRITE)
 
 # Everything the stdlib module has on this Python (constants and `error`)...
 for _name in dir(_std):
@@ -55,7 +54,6 @@ for _name, _have, _value in (
         globals().setdefault(_name, _value)
 
 cdef bint _PY313 = _sys.version_info >= (3, 13)
-cdef bint _PY39 = _sys.version_info < (3, 10)
 
 # The /dev/zero switch: force the SVR4 way of mapping anonymous memory even where
 # MAP_ANONYMOUS exists, so the tests exercise that path on Linux too.
@@ -85,26 +83,6 @@ def devzero_forced():
 _KEYWORDS = ("fileno", "length", "flags", "prot", "access", "offset")
 
 
-cdef object _int_arg(object value, str fmt):
-    # PyArg_ParseTuple's "i", "n" and "L" formats, with each version's wording.
-    if not hasattr(type(value), "__index__"):
-        if _PY39 and isinstance(value, float):
-            raise TypeError("integer argument expected, got float")
-        if _PY39:
-            raise TypeError(f"an integer is required (got type {type(value).__name__})")
-        raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
-    v = PyNumber_Index(value)
-    if fmt == "i":
-        return as_int(v)
-    if fmt == "n":
-        if not -_sys.maxsize - 1 <= v <= _sys.maxsize:
-            raise OverflowError("Python int too large to convert to C ssize_t")
-        return v
-    if not -2**63 <= v < 2**63:
-        raise OverflowError("Python int too large to convert to C long")
-    return v
-
-
 cdef tuple _parse(tuple args, dict kwargs):
     """The stdlib's "in|iiiL$p" with keywords fileno..offset and trackfd."""
     cdef int nargs = len(args)
@@ -131,13 +109,83 @@ cdef tuple _parse(tuple args, dict kwargs):
     for i in range(2):
         if not given[i]:
             raise TypeError(f"function missing required argument '{_KEYWORDS[i]}' (pos {i + 1})")
-    fileno = _int_arg(values[0], "i")
-    length = _int_arg(values[1], "n")
-    flags = _int_arg(values[2], "i") if given[2] else C_MAP_SHARED
-    prot = _int_arg(values[3], "i") if given[3] else C_PROT_READ | C_PROT_WRITE
-    access = _int_arg(values[4], "i") if given[4] else ACCESS_DEFAULT_
-    offset = _int_arg(values[5], "L") if given[5] else 0
+    # as_integer first: a value without __index__ gets the version's PyArg wording.
+    fileno = as_int(as_integer(values[0]))
+    length = as_ssize(as_integer(values[1]))
+    flags = as_int(as_integer(values[2])) if given[2] else C_MAP_SHARED
+    prot = as_int(as_integer(values[3])) if given[3] else C_PROT_READ | C_PROT_WRITE
+    access = as_int(as_integer(values[4])) if given[4] else ACCESS_DEFAULT_
+    offset = as_long_long(as_integer(values[5])) if given[5] else 0
     return fileno, length, flags, prot, access, offset, trackfd
+
+
+cdef Py_ssize_t _file_length(int fd, Py_ssize_t length, long long offset) except -1:
+    """The length to map of a regular file: all of it past *offset* for length 0;
+    else *length*, checked against the file as the stdlib checks it."""
+    cdef struct_stat st
+    if fstat(fd, &st) != 0 or not S_ISREG(st.st_mode):
+        return length  # a device or pipe: mmap(2) itself decides
+    if length == 0:
+        if st.st_size == 0:
+            raise ValueError("cannot mmap an empty file")
+        if offset >= st.st_size:
+            raise ValueError("mmap offset is greater than file size")
+        return <Py_ssize_t>(st.st_size - offset)
+    if offset > st.st_size or st.st_size - offset < length:
+        raise ValueError("mmap length is greater than file size")
+    return length
+
+
+cdef void *_map_memory(int fd, Py_ssize_t length, int prot, int flags, off_t offset,
+                       bint *devzero) except NULL:
+    """mmap(2), without the GIL. For anonymous memory (fd -1): MAP_ANONYMOUS, or
+    /dev/zero (the SVR4 way) when *devzero* is set or the kernel refuses
+    MAP_ANONYMOUS at run time; *devzero* says which one was used."""
+    cdef void *addr
+    cdef int err, zero, map_fd
+    if fd == -1:
+        flags = (flags & ~compat.MAP_ANONYMOUS) if devzero[0] else (flags | compat.MAP_ANONYMOUS)
+    while True:
+        zero = -1
+        map_fd = fd
+        if devzero[0]:
+            zero = c_open(b"/dev/zero", O_RDWR | O_CLOEXEC)
+            if zero == -1:
+                raise_oserror(errno, None, "/dev/zero")
+            map_fd = zero
+        with nogil:
+            addr = c_mmap(NULL, <size_t>length, prot, flags, map_fd, offset)
+            err = errno if addr == MAP_FAILED else 0
+            if zero != -1:
+                c_close(zero)
+        if (addr == MAP_FAILED and fd == -1 and not devzero[0]
+                and (err == EINVAL or err == ENODEV or err == EOPNOTSUPP) and length > 0
+                and not (flags & compat.MAP_HUGETLB)):
+            # MAP_ANONYMOUS refused at run time: map /dev/zero instead.
+            flags &= ~compat.MAP_ANONYMOUS
+            devzero[0] = True
+            continue
+        break
+    if addr == MAP_FAILED:
+        if err == ENOMEM and (flags & compat.MAP_HUGETLB):
+            raise_oserror(err, "no free huge pages of that size: reserve some with "
+                               "vm.nr_hugepages (/proc/sys/vm/nr_hugepages)")
+        if err == EAGAIN and (flags & compat.MAP_LOCKED):
+            raise_oserror(err, f"MAP_LOCKED: {memlock_hint()}")
+        raise_oserror(err)
+    return addr
+
+
+cdef int _lock_or_unmap(void *addr, Py_ssize_t length) except -1:
+    """mlock(2) the whole mapping (lock=True), or unmap it and raise."""
+    cdef int err
+    with nogil:
+        err = errno if mlock(addr, <size_t>length) != 0 else 0
+        if err:
+            munmap(addr, <size_t>length)
+    if err:
+        raise_oserror(err, f"cannot lock {length} bytes in RAM: {memlock_hint()}")
+    return 0
 
 
 cdef int _munmap_release(char *addr, Py_ssize_t size) noexcept nogil:
@@ -195,69 +243,25 @@ cdef class mmap(MappedBuffer):
 
     cdef int _map(self, int fd, Py_ssize_t length, int flags, int prot, int access,
                   long long offset, bint trackfd, bint lock) except -1:
-        cdef struct_stat st
         cdef void *addr
-        cdef int err = 0, zero = -1, map_fd = fd
         cdef bint devzero = False
         if fd != -1 and (flags & compat.MAP_ANONYMOUS) and compat.SYSVSHM_HAVE_MAP_ANONYMOUS:
             # mmap(2) ignores the descriptor of an anonymous mapping; so do we, or
             # size() and resize() would act on a file the memory does not come from
             # (and a shared map would grow past its pages: SIGBUS).
             fd = -1
-        if fd != -1 and fstat(fd, &st) == 0 and S_ISREG(st.st_mode):
-            if length == 0:
-                if st.st_size == 0:
-                    raise ValueError("cannot mmap an empty file")
-                if offset >= st.st_size:
-                    raise ValueError("mmap offset is greater than file size")
-                length = <Py_ssize_t>(st.st_size - offset)
-            elif offset > st.st_size or st.st_size - offset < length:
-                raise ValueError("mmap length is greater than file size")
         if fd == -1:
             devzero = _force_devzero or not compat.SYSVSHM_HAVE_MAP_ANONYMOUS
-            if devzero:
-                flags &= ~compat.MAP_ANONYMOUS
-            else:
-                flags |= compat.MAP_ANONYMOUS
-        elif trackfd:
-            # Close-on-exec, as the stdlib's: an exec'd child must not inherit it.
-            self._fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-            if self._fd == -1:
-                raise_oserror(errno)
-        while True:
-            if devzero:
-                zero = c_open(b"/dev/zero", O_RDWR | O_CLOEXEC)
-                if zero == -1:
-                    raise_oserror(errno, None, "/dev/zero")
-                map_fd = zero
-            with nogil:
-                addr = c_mmap(NULL, <size_t>length, prot, flags, map_fd, <off_t>offset)
-                err = errno if addr == MAP_FAILED else 0
-                if zero != -1:
-                    c_close(zero)
-            if (addr == MAP_FAILED and fd == -1 and not devzero
-                    and (err == EINVAL or err == ENODEV or err == EOPNOTSUPP) and length > 0
-                    and not (flags & compat.MAP_HUGETLB)):
-                # MAP_ANONYMOUS refused at run time: map /dev/zero instead.
-                flags &= ~compat.MAP_ANONYMOUS
-                devzero = True
-                zero = -1
-                continue
-            break
-        if addr == MAP_FAILED:
-            if err == ENOMEM and (flags & compat.MAP_HUGETLB):
-                raise_oserror(err, "no free huge pages of that size: reserve some with "
-                                   "vm.nr_hugepages (/proc/sys/vm/nr_hugepages)")
-            if err == EAGAIN and (flags & compat.MAP_LOCKED):
-                raise_oserror(err, f"MAP_LOCKED: {_memlock_hint()}")
-            raise_oserror(err)
+        else:
+            length = _file_length(fd, length, offset)
+            if trackfd:
+                # Close-on-exec, as the stdlib's: an exec'd child must not inherit it.
+                self._fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+                if self._fd == -1:
+                    raise_oserror(errno)
+        addr = _map_memory(fd, length, prot, flags, <off_t>offset, &devzero)
         if lock:
-            with nogil:
-                err = errno if mlock(addr, <size_t>length) != 0 else 0
-                if err:
-                    munmap(addr, <size_t>length)
-            if err:
-                raise_oserror(err, f"cannot lock {length} bytes in RAM: {_memlock_hint()}")
+            _lock_or_unmap(addr, length)
         self._set_memory(<char *>addr, length, access, _munmap_release)
         # Without PROT_READ (a PROT_NONE guard, PROT_WRITE or PROT_EXEC alone) the
         # map is accepted, as the stdlib accepts it, but every access to its
@@ -266,23 +270,27 @@ cdef class mmap(MappedBuffer):
         self._private_huge = bool(flags & compat.MAP_HUGETLB) and bool(flags & C_MAP_PRIVATE)
         if ((flags & compat.MAP_HUGETLB) and (flags & compat.MAP_NORESERVE) and length > 0
                 and not self._noaccess):  # never touched, so no page is ever needed
-            # Huge pages without a reservation: allocate them all now (or fail
-            # cleanly) rather than raise SIGBUS at the first touch of a page the
-            # kernel cannot supply.
-            try:
-                self._populate(bool(prot & C_PROT_WRITE))
-            except OSError as exc:
-                self._unmap()
-                if exc.errno == EINVAL:
-                    raise OSError(EINVAL, "MAP_NORESERVE with MAP_HUGETLB needs MADV_POPULATE "
-                                          "(Linux 5.14+) to allocate the pages safely") from None
-                raise OSError(ENOMEM, "no free huge pages for this MAP_NORESERVE map: "
-                                      "reserve some with vm.nr_hugepages") from None
+            self._allocate_unreserved(bool(prot & C_PROT_WRITE))
         self._offset = offset
         self._trackfd = trackfd
         self._anonymous = fd == -1
         self._devzero = devzero
         self._grow_limit = length if (fd == -1 and (flags & C_MAP_SHARED)) else -1
+        return 0
+
+    cdef int _allocate_unreserved(self, bint write) except -1:
+        # Huge pages without a reservation: allocate them all now (or fail cleanly,
+        # with nothing mapped) rather than raise SIGBUS at the first touch of a
+        # page the kernel cannot supply.
+        try:
+            self._populate(write)
+        except OSError as exc:
+            self._unmap()
+            if exc.errno == EINVAL:
+                raise OSError(EINVAL, "MAP_NORESERVE with MAP_HUGETLB needs MADV_POPULATE "
+                                      "(Linux 5.14+) to allocate the pages safely") from None
+            raise OSError(ENOMEM, "no free huge pages for this MAP_NORESERVE map: "
+                                  "reserve some with vm.nr_hugepages") from None
         return 0
 
     def __dealloc__(self):
@@ -336,15 +344,15 @@ cdef class mmap(MappedBuffer):
         """
         cdef Py_ssize_t new_size
         self._check_valid()
-        new_size = _int_arg(newsize, "n")
+        new_size = as_ssize(as_integer(newsize))
         self._check_valid()
         # The stdlib's order (3.13): exports, trackfd, access, then the size.
         if self._exports > 0:
-            raise BufferError("mmap can't resize with extant buffers exported.")
+            raise_resize_exported()
         if not self._trackfd:
             raise ValueError("mmap can't resize with trackfd=False.")
         if self._access != ACCESS_WRITE_ and self._access != ACCESS_DEFAULT_:
-            raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
+            raise_resize_readonly()
         if new_size < 0 or _sys.maxsize - new_size < self._offset:
             raise ValueError("new size out of range")
         if self._pinned():

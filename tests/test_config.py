@@ -88,3 +88,12 @@ def test_compiler_directives_are_written_once():
     assert sources
     assert [p.name for p in sources if re.search(r"^#\s*cython\s*:", p.read_text(), re.M)] == []
     assert "compiler_directives=" in (ROOT / "setup.py").read_text()
+
+
+def test_c_declarations_live_in_includes():
+    # Every `cdef extern` block is in sysvshm/includes/ (one .pxd per header),
+    # so a module's C dependencies are read in one place; the modules cimport them.
+    sources = sorted((ROOT / "sysvshm").glob("*.pyx")) + sorted((ROOT / "sysvshm").glob("*.pxd"))
+    assert sources
+    assert [p.name for p in sources if re.search(r"^\s*cdef\s+extern\b", p.read_text(), re.M)] == []
+    assert list((ROOT / "sysvshm" / "includes").glob("*.pxd"))

@@ -1,4 +1,4 @@
-# <sys/ipc.h>: ftok(3), svipc(7). Only what sysvshm uses.
+# <sys/ipc.h>: svipc(7). Only what sysvshm uses (ftok(3) goes through compat.h).
 cdef extern from "<sys/types.h>" nogil:
     # key_t is a 32-bit signed integer on every platform sysvshm supports.
     ctypedef int key_t
@@ -11,5 +11,3 @@ cdef extern from "<sys/ipc.h>" nogil:
     int IPC_RMID
     int IPC_SET
     int IPC_STAT
-
-    key_t ftok(const char *pathname, int proj_id)

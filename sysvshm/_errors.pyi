@@ -1,1 +1,0 @@
-# Internal: errno -> exception helpers used from Cython only.
