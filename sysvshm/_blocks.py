@@ -406,25 +406,29 @@ class _KeepAlive:
 
     Entries whose block another process unlinked are dropped by sweep(), a few per
     call, so that each SharedMemory operation stays O(1) however many there are.
+
+    ``lock`` is the one lock of this module's state and of SharedMemory's close()
+    and unlink() (one for all: they are short, and a lock per object could not be
+    re-created in a fork child whose parent forked while another thread held it).
+    It is re-entrant: sweep() and keep() run Python code (unlinked()) while they
+    hold it, and a signal handler or the garbage collector may close() another
+    SharedMemory on this thread right there.
     """
 
     _PER_SWEEP = 8
 
     def __init__(self):
-        # Re-entrant: sweep() and keep() run Python code (unlinked()) while they
-        # hold it, and a signal handler or the garbage collector may close()
-        # another SharedMemory on this thread right there.
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self._segs = {}
         self._order = deque()
 
     def _after_fork(self):
         # The lock may have been held by a thread the child does not have.
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
 
     def keep(self, seg):
         """Keep *seg* attached (True), or close it if it is not worth keeping."""
-        with self._lock:
+        with self.lock:
             kept = self._segs.get(seg.shmid)
             if kept is seg:
                 return True
@@ -436,18 +440,18 @@ class _KeepAlive:
         return False
 
     def get(self, shmid):
-        with self._lock:
+        with self.lock:
             return self._segs.get(shmid)
 
     def drop(self, shmid):
-        with self._lock:
+        with self.lock:
             seg = self._segs.pop(shmid, None)
         if seg is not None:
             seg.close()
 
     def sweep(self):
         gone = []
-        with self._lock:
+        with self.lock:
             for _ in range(min(self._PER_SWEEP, len(self._order))):
                 if not self._order:
                     break  # a sweep re-entered from a signal handler or gc took the rest

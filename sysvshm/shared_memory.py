@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import struct
-import threading
 import types
 from functools import partial
 from typing import TYPE_CHECKING
@@ -50,20 +49,6 @@ _SHM_SAFE_NAME_LENGTH = 14
 _SHM_NAME_PREFIX = "/psm_"
 
 _HEADER = _blocks.HEADER
-
-# Serializes close() and unlink() of SharedMemory objects across threads (one
-# lock for all: they are short, and a lock per object could not be re-created
-# in a fork child whose parent forked while another thread held it).
-_lock = threading.RLock()  # re-entrant: __del__ may run inside close() (gc)
-
-
-def _after_fork_in_child():
-    global _lock
-    _lock = threading.RLock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
 
 def _make_filename():
     """A random name for a new block: "/psm_" and 8 hex digits, as the stdlib's."""
@@ -191,7 +176,7 @@ class SharedMemory:
     def close(self):
         """Release this object's access; the block lives on (see unlink())."""
         _blocks.keepalive.sweep()
-        with _lock:
+        with _blocks.keepalive.lock:  # close() and unlink() of all blocks, one at a time
             self._close()
 
     def _close(self):
@@ -215,7 +200,7 @@ class SharedMemory:
     def unlink(self):
         """Remove the name; the memory goes once every process has closed it."""
         _blocks.keepalive.sweep()
-        with _lock:
+        with _blocks.keepalive.lock:  # close() and unlink() of all blocks, one at a time
             self._unlink()
 
     def _unlink(self):
