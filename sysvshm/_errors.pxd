@@ -4,6 +4,7 @@
 #
 # OSError picks FileNotFoundError, FileExistsError, PermissionError, ... from the
 # errno itself (PEP 3151), so there is no table to keep in step with the kernel.
+from libc.errno cimport EINVAL, ENOMEM
 from libc.string cimport strerror
 
 
@@ -46,6 +47,16 @@ cdef inline int raise_resize_exported() except -1:
 
 cdef inline int raise_resize_readonly() except -1:
     raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
+
+
+cdef inline int raise_unreserved_huge(int err, str kind, str what) except -1:
+    # Allocating the huge pages of a NORESERVE mapping up front failed (*kind*:
+    # "SHM" or "MAP"; *what*: "segment" or "map"); the caller undid the mapping.
+    if err == EINVAL:
+        raise OSError(EINVAL, f"{kind}_NORESERVE with {kind}_HUGETLB needs MADV_POPULATE "
+                              f"(Linux 5.14+) to allocate the pages safely")
+    raise OSError(ENOMEM, f"no free huge pages for this {kind}_NORESERVE {what}: "
+                          f"reserve some with vm.nr_hugepages")
 
 
 cdef inline str memlock_hint():

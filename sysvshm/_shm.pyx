@@ -9,7 +9,8 @@ from sysvshm._buffer cimport (MappedBuffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCES
                               ACCESS_COPY_)
 from sysvshm._buffer import ACCESS_DEFAULT  # the default shown in signatures
 from sysvshm._args cimport as_int, as_key, as_owner_id, as_shmid, as_ssize
-from sysvshm._errors cimport raise_oserror, raise_resize_exported, raise_resize_readonly
+from sysvshm._errors cimport (raise_oserror, raise_resize_exported, raise_resize_readonly,
+                              raise_unreserved_huge)
 from sysvshm.includes cimport sys_ipc as c_ipc
 from sysvshm.includes cimport sys_shm as c_shm
 from sysvshm.includes cimport compat
@@ -315,17 +316,16 @@ cdef class shm(MappedBuffer):
         # Huge pages without a reservation: a page that cannot be had when it is
         # first touched is a SIGBUS, so every page is allocated now, or the
         # segment is removed and OSError says why.
+        cdef int err = 0
         try:
             self._populate(write)
         except OSError as exc:
             _remove_quietly(self._shmid)
             self._unmap()
             self._initialized = False
-            if exc.errno == EINVAL:
-                raise OSError(EINVAL, "SHM_NORESERVE with SHM_HUGETLB needs MADV_POPULATE "
-                                      "(Linux 5.14+) to allocate the pages safely") from None
-            raise OSError(ENOMEM, "no free huge pages for this SHM_NORESERVE segment: "
-                                  "reserve some with vm.nr_hugepages") from None
+            err = exc.errno
+        if err:
+            raise_unreserved_huge(err, "SHM", "segment")
         return 0
 
     cdef int _prefault_or_undo(self, bint created) except -1:

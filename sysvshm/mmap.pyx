@@ -27,7 +27,7 @@ from sysvshm._args cimport as_integer, as_int, as_ssize, as_long_long
 from sysvshm._buffer cimport (MappedBuffer, ACCESS_DEFAULT_, ACCESS_READ_, ACCESS_WRITE_,
                               ACCESS_COPY_)
 from sysvshm._errors cimport (raise_oserror, raise_resize_exported, raise_resize_readonly,
-                              memlock_hint)
+                              raise_unreserved_huge, memlock_hint)
 from sysvshm._signature import ClassSignature as _ClassSignature
 from sysvshm.includes cimport compat
 
@@ -282,15 +282,14 @@ cdef class mmap(MappedBuffer):
         # Huge pages without a reservation: allocate them all now (or fail cleanly,
         # with nothing mapped) rather than raise SIGBUS at the first touch of a
         # page the kernel cannot supply.
+        cdef int err = 0
         try:
             self._populate(write)
         except OSError as exc:
             self._unmap()
-            if exc.errno == EINVAL:
-                raise OSError(EINVAL, "MAP_NORESERVE with MAP_HUGETLB needs MADV_POPULATE "
-                                      "(Linux 5.14+) to allocate the pages safely") from None
-            raise OSError(ENOMEM, "no free huge pages for this MAP_NORESERVE map: "
-                                  "reserve some with vm.nr_hugepages") from None
+            err = exc.errno
+        if err:
+            raise_unreserved_huge(err, "MAP", "map")
         return 0
 
     def __dealloc__(self):
