@@ -239,6 +239,15 @@ def denied(name):
 
 # -- lookup, creation, unlink -------------------------------------------------------
 
+def _id_of(key):
+    """The id of the segment of *key*, or -1 if there is none (or this user may not
+    even look it up: the kernel does not say more then)."""
+    try:
+        return _shm.shmget(key)
+    except OSError:
+        return -1
+
+
 def _stat(shmid, name):
     """IPC_STAT of the segment of a name's key; None if it went away meanwhile."""
     try:
@@ -252,7 +261,7 @@ def _stat(shmid, name):
 def _block_stat(name, ident):
     """IPC_STAT of the block on *ident*'s key, or None if there is no segment there
     or its metadata does not mark it as a block; nothing is attached."""
-    shmid = _shm._lookup(key_of(ident))
+    shmid = _id_of(key_of(ident))
     st = _stat(shmid, name) if shmid != -1 else None
     return st if st is not None and kind(st) is not None else None
 
@@ -344,7 +353,7 @@ def create(name, ident, size, track):
 def _check_holder(name, ident, key):
     """The name's key is taken: raise FileExistsError, unless its holder is an
     abandoned block (removed here) or went away (then the caller tries again)."""
-    shmid = _shm._lookup(key)
+    shmid = _id_of(key)
     if shmid == -1:
         return
     try:

@@ -20,7 +20,6 @@ class MappedBuffer:
 
     def close(self) -> None:
         """Unmap (detach); BufferError while buffers are exported."""
-    def _check_closable(self) -> None: ...
     @property
     def closed(self) -> bool:
         """Whether close() was called."""

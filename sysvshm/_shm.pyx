@@ -561,15 +561,6 @@ def ftok(path, proj_id):
     return key
 
 
-def _lookup(key):
-    """The id of the segment of *key*, or -1 if there is none (no exception built)."""
-    cdef key_t k = as_key(key)
-    cdef int shmid
-    with nogil:
-        shmid = c_shm.shmget(k, 0, 0)
-    return shmid
-
-
 def shmget(key, size=0, flags=0):
     """shmget(2): return the id of the segment of *key*, created if flags has IPC_CREAT.
 

@@ -622,7 +622,7 @@ def test_a_killed_creator_does_not_make_its_name_unusable():
                            _shm.IPC_CREAT | _shm.IPC_EXCL, 0o600)
             os.kill(os.getpid(), signal.SIGKILL)
         os.waitpid(pid, 0)
-        print(name, _shm._lookup(key))
+        print(name, _shm.shmget(key))
     """)
     name, shmid = out.split()
     assert _proc.row(int(shmid))["nattch"] == 0
