@@ -32,10 +32,18 @@ MAIN_PID = os.getpid()
 
 def on_sigterm(signum, frame):
     if os.getpid() != MAIN_PID:
-        # A pool worker forked with this handler: Pool.terminate() stops workers
-        # with SIGTERM, and they must die at once, as they would by default.
+        # A pool worker that got SIGTERM before worker_init() ran: die at once.
         os._exit(128 + signum)
     sys.exit(128 + signum)  # here, an exception: main()'s finally runs
+
+
+def worker_init():
+    # Pool workers are forked with on_sigterm installed; give them back the
+    # default. Pool.terminate() stops workers with SIGTERM, and a Python-level
+    # handler can miss it: a worker blocked in a lock (sem_wait) that the signal
+    # reaches just before it starts waiting never runs the handler, and the pool
+    # waits for it forever. The default action needs no Python code to run.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def main():
@@ -47,7 +55,7 @@ def main():
         for i in range(N):  # a new block is zero-filled; make it 0, 1, 2, ...
             numbers[i] = i
         tasks = [(block.name, start, min(start + CHUNK, N)) for start in range(0, N, CHUNK)]
-        with Pool(2) as pool:
+        with Pool(2, initializer=worker_init) as pool:
             done = sum(pool.map(square, tasks))
         total = sum(numbers)
         expected = sum(i * i for i in range(N))

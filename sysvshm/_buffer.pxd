@@ -3,7 +3,6 @@
 # mmap-style method once. Subclasses only obtain memory and say how to release it.
 
 ctypedef int (*release_func)(char *addr, Py_ssize_t size) noexcept nogil
-ctypedef int (*range_op)(char *addr, size_t n, int arg) noexcept nogil
 
 cdef enum:
     ACCESS_DEFAULT_ = 0
@@ -47,6 +46,3 @@ cdef class MappedBuffer:
     cdef int _set_index(self, item, value) except -1
     cdef int _set_slice(self, slice item, value) except -1
     cdef Py_ssize_t _find(self, sub, start, end, bint reverse) except -2
-    cdef Py_ssize_t _range(self, str name, object start_, object length,
-                           Py_ssize_t *start_out) except -1
-    cdef int _on_range(self, range_op op, int arg, Py_ssize_t start, Py_ssize_t n) except -1

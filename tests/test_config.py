@@ -81,10 +81,14 @@ def test_ci_reads_the_list_before_using_it():
     assert "in $(tools/pythons" not in text and "set -euo pipefail" in text
 
 
+def cython_sources():
+    return sorted(p for p in (ROOT / "sysvshm").iterdir() if p.suffix in (".pyx", ".pxd", ".pxi"))
+
+
 def test_compiler_directives_are_written_once():
     # setup.py's cythonize(compiler_directives=...) is the only place: a header
     # in one .pyx would silently differ from the others.
-    sources = sorted((ROOT / "sysvshm").glob("*.pyx")) + sorted((ROOT / "sysvshm").glob("*.pxd"))
+    sources = cython_sources()
     assert sources
     assert [p.name for p in sources if re.search(r"^#\s*cython\s*:", p.read_text(), re.M)] == []
     assert "compiler_directives=" in (ROOT / "setup.py").read_text()
@@ -93,7 +97,7 @@ def test_compiler_directives_are_written_once():
 def test_c_declarations_live_in_includes():
     # Every `cdef extern` block is in sysvshm/includes/ (one .pxd per header),
     # so a module's C dependencies are read in one place; the modules cimport them.
-    sources = sorted((ROOT / "sysvshm").glob("*.pyx")) + sorted((ROOT / "sysvshm").glob("*.pxd"))
+    sources = cython_sources()
     assert sources
     assert [p.name for p in sources if re.search(r"^\s*cdef\s+extern\b", p.read_text(), re.M)] == []
     assert list((ROOT / "sysvshm" / "includes").glob("*.pxd"))
