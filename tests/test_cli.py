@@ -12,8 +12,6 @@ import pytest
 
 import sysvshm
 
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
 
 def run(*args, input=None, env=None):
     """python -m sysvshm ARGS, from a directory that is not the source tree."""
@@ -509,7 +507,7 @@ def run_as_nobody(*args):
                                            out.read(), err.read())
 
 
-@ROOT_ONLY
+@pytest.mark.root
 def test_rm_of_another_users_segment_is_refused(seg, orphan):
     result = run_as_nobody("rm", str(seg.shmid))
     line = assert_one_line_error(result, 1)
