@@ -52,6 +52,16 @@ def ours(r, me=None):
     return r["cpid"] == me or r["cpid"] in _children or _parent_of(r["cpid"]) == me
 
 
+def remove_if_there(shmid):
+    """IPC_RMID, for a test's cleanup: the segment may be gone already."""
+    import sysvshm
+
+    try:
+        sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+    except FileNotFoundError:
+        pass
+
+
 def status_kib(field):
     """A size field of /proc/self/status (VmRSS, VmLck, ...) in KiB."""
     with open("/proc/self/status") as f:

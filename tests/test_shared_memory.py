@@ -207,11 +207,21 @@ def test_no_warnings_and_no_tracker_process():
         ours.SharedMemory(name)
 
 
+def written_by_a_child(method, blocks, data, offset=0, by_name=True):
+    """A new block, once a child started by *method* has attached it (by its name,
+    or handed the object) and written *data* at *offset*, and has exited."""
+    block = ours.SharedMemory(create=True, size=100)
+    blocks.append(block)
+    if by_name:
+        _proc.run_process(method, _children.shm_attach_write, block.name, offset, data)
+    else:
+        _proc.run_process(method, _children.shm_write_object, block, offset, data)
+    return block
+
+
 @pytest.mark.parametrize("method", START_METHODS)
 def test_an_attacher_exiting_does_not_destroy_the_block(method, blocks):
-    block = ours.SharedMemory(create=True, size=64)
-    blocks.append(block)
-    _proc.run_process(method, _children.shm_attach_write, block.name, 0, b"child")
+    block = written_by_a_child(method, blocks, b"child")
     again = ours.SharedMemory(block.name)
     blocks.append(again)
     assert bytes(again.buf[:5]) == b"child"
@@ -412,17 +422,13 @@ def test_size_beyond_the_limit_names_it():
 
 @pytest.mark.parametrize("method", START_METHODS)
 def test_attach_by_name_in_a_child(method, blocks):
-    block = ours.SharedMemory(create=True, size=100)
-    blocks.append(block)
-    _proc.run_process(method, _children.shm_attach_write, block.name, 10, b"by name")
+    block = written_by_a_child(method, blocks, b"by name", offset=10)
     assert bytes(block.buf[10:17]) == b"by name"
 
 
 @pytest.mark.parametrize("method", START_METHODS)
 def test_pass_the_object_to_a_child(method, blocks):
-    block = ours.SharedMemory(create=True, size=100)
-    blocks.append(block)
-    _proc.run_process(method, _children.shm_write_object, block, 0, b"object")
+    block = written_by_a_child(method, blocks, b"object", by_name=False)
     assert bytes(block.buf[:6]) == b"object"
 
 
