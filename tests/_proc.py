@@ -6,6 +6,9 @@ child of this process that is still running did, or a child process this run
 started and registered with started() did (it may have exited since).
 """
 import os
+import subprocess
+import sys
+import textwrap
 
 # Set by tox's sanitizers env: ASan replaces mlock() with a no-op and quarantines
 # freed memory, so lock and RSS measurements mean nothing there.
@@ -47,6 +50,16 @@ def started(pid):
 def ours(r, me=None):
     me = me or os.getpid()
     return r["cpid"] == me or r["cpid"] in _children or _parent_of(r["cpid"]) == me
+
+
+def remove_if_there(shmid):
+    """IPC_RMID, for a test's cleanup: the segment may be gone already."""
+    import sysvshm
+
+    try:
+        sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
+    except FileNotFoundError:
+        pass
 
 
 def status_kib(field):
@@ -153,3 +166,26 @@ def run_process(method, target, *args, timeout=60):
         p.join()
         pytest.fail(f"child did not finish within {timeout}s")
     assert p.exitcode == 0, f"child exited with {p.exitcode} (negative: killed by a signal)"
+
+
+def run_python(code, timeout=120):
+    """Run code in a fresh interpreter from / (the installed build); return the result.
+    Segments it creates count as this test's (started())."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd="/",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started(proc.pid)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(code, proc.returncode, out, err)
+
+
+def assert_exits_cleanly(code, timeout=120):
+    """run_python(code), which must exit with 0 (not by a signal); its stdout."""
+    result = run_python(code, timeout)
+    assert result.returncode == 0, (
+        f"exit status {result.returncode} (negative: killed by that signal)\n{result.stderr}")
+    return result.stdout

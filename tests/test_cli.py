@@ -12,8 +12,6 @@ import pytest
 
 import sysvshm
 
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
 
 def run(*args, input=None, env=None):
     """python -m sysvshm ARGS, from a directory that is not the source tree."""
@@ -307,6 +305,22 @@ def test_rm_orphans_spares_segments_of_unseen_processes():
     _proc.in_child(_cpid_0_is_never_an_orphan)
 
 
+def removed_only_with_keyed(shmid, before):
+    """`rm --orphans` spares the keyed orphan *shmid*, whose /proc row it leaves as
+    *before* (looked at, never attached); `rm --orphans --keyed` removes it.
+    The second command's stdout."""
+    result = capture("rm", "--orphans", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "no orphaned segments\n"
+    assert not sysvshm.shmctl(shmid, sysvshm.IPC_STAT).removed
+    assert _proc.row(shmid) == before
+    result = capture("rm", "--orphans", "--keyed", "--yes")
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(FileNotFoundError):
+        sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+    return result.stdout
+
+
 def _keyed_only_with_keyed():
     _proc.unshare_ipc()
     key = 0x5EC0FFEE
@@ -316,25 +330,16 @@ def _keyed_only_with_keyed():
     try:
         st = sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
         assert st.key == key and st.nattch == 0
+        before = _proc.row(shmid)
         assert listed(capture("list", "--orphans", "--json")) == []
         assert listed(capture("list", "--json"))[0]["orphan"] is False
         keyed = listed(capture("list", "--orphans", "--keyed", "--json"))
         assert [(r["id"], r["orphan"]) for r in keyed] == [(shmid, True)]
         assert "orphan: no (keyed" in capture("info", str(shmid)).stdout
-        result = capture("rm", "--orphans", "--yes")
-        assert result.returncode == 0, result.stderr
-        assert result.stdout == "no orphaned segments\n"
-        assert not sysvshm.shmctl(shmid, sysvshm.IPC_STAT).removed
-        result = capture("rm", "--orphans", "--keyed", "--yes")
-        assert result.returncode == 0, result.stderr
-        assert result.stdout == f"removed segment {shmid} (key {hex(key)}, 8.0K)\n"
-        with pytest.raises(FileNotFoundError):
-            sysvshm.shmctl(shmid, sysvshm.IPC_STAT)
+        assert removed_only_with_keyed(shmid, before) == \
+            f"removed segment {shmid} (key {hex(key)}, 8.0K)\n"
     finally:
-        try:
-            sysvshm.shmctl(shmid, sysvshm.IPC_RMID)
-        except FileNotFoundError:
-            pass
+        _proc.remove_if_there(shmid)
 
 
 @_proc.needs_ipc_namespace()
@@ -509,7 +514,7 @@ def run_as_nobody(*args):
                                            out.read(), err.read())
 
 
-@ROOT_ONLY
+@pytest.mark.root
 def test_rm_of_another_users_segment_is_refused(seg, orphan):
     result = run_as_nobody("rm", str(seg.shmid))
     line = assert_one_line_error(result, 1)
@@ -552,18 +557,9 @@ def _abandoned_blocks_go_with_keyed_and_nothing_is_attached():
         assert _blocks.abandoned(st) and st.key != 0
         before = _proc.row(block)
         assert listed(capture("list", "--orphans", "--json")) == []
-        result = capture("rm", "--orphans", "--yes")
-        assert result.stdout == "no orphaned segments\n", result
-        assert _proc.row(block) == before  # looked at, never attached
-        result = capture("rm", "--orphans", "--keyed", "--yes")
-        assert result.returncode == 0 and f"removed segment {block}" in result.stdout, result
-        with pytest.raises(FileNotFoundError):
-            sysvshm.shmctl(block, sysvshm.IPC_STAT)
+        assert f"removed segment {block}" in removed_only_with_keyed(block, before)
     finally:
-        try:
-            sysvshm.shmctl(block, sysvshm.IPC_RMID)
-        except FileNotFoundError:
-            pass
+        _proc.remove_if_there(block)
 
 
 @_proc.needs_ipc_namespace()

@@ -132,14 +132,6 @@ def test_ftok_key():
     assert lines[1] == "writer: the reader replied 'thanks, reader here'"
 
 
-def test_ftok_key_removes_its_segment_when_the_reader_fails():
-    result = run_patched("ftok_key.py", (
-        "import subprocess\n"
-        "def fail(*args, **kwargs):\n    raise subprocess.CalledProcessError(1, args[0])\n"
-        "subprocess.run = fail"))
-    assert result.returncode == 1 and "CalledProcessError" in result.stderr
-
-
 def test_pool_shared_memory():
     result = run_example("pool_shared_memory.py")
     assert result.returncode == 0, result.stderr
@@ -147,12 +139,19 @@ def test_pool_shared_memory():
     assert result.stdout == f"100000 numbers squared by the pool; sum {total}, expected {total}\n"
 
 
-def test_pool_shared_memory_unlinks_when_the_pool_fails():
-    result = run_patched("pool_shared_memory.py", (
-        "import multiprocessing.pool\n"
-        "def fail(*args):\n    raise RuntimeError('the pool failed')\n"
-        "multiprocessing.pool.Pool.map = fail"))
-    assert result.returncode == 1 and "RuntimeError: the pool failed" in result.stderr
+@pytest.mark.parametrize("example, patch, error", [
+    ("ftok_key.py", "import subprocess\n"
+     "def fail(*args, **kwargs):\n    raise subprocess.CalledProcessError(1, args[0])\n"
+     "subprocess.run = fail", "CalledProcessError"),
+    ("pool_shared_memory.py", "import multiprocessing.pool\n"
+     "def fail(*args):\n    raise RuntimeError('the pool failed')\n"
+     "multiprocessing.pool.Pool.map = fail", "RuntimeError: the pool failed"),
+], ids=["ftok_key.py", "pool_shared_memory.py"])
+def test_a_failure_while_the_segment_is_in_use_leaves_nothing(example, patch, error):
+    # The other side fails (the reader, the pool): the example removes its
+    # segment (run_example() checks) and exits with the error.
+    result = run_patched(example, patch)
+    assert result.returncode == 1 and error in result.stderr
 
 
 @pytest.mark.parametrize("example, patch", [

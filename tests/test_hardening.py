@@ -12,39 +12,18 @@ import pickle
 import struct
 import subprocess
 import sys
-import textwrap
 
 import _children
 import _proc
 import pytest
+from _proc import assert_exits_cleanly
 
 import sysvshm
 import sysvshm.mmap as smmap
 from sysvshm import _blocks, _shm, shared_memory
 
-ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (drops privileges in a child)")
+ROOT = pytest.mark.root(reason="drops privileges in a child")
 HAVE_HUGETLB = hasattr(sysvshm, "SHM_HUGETLB") and hasattr(sysvshm, "SHM_NORESERVE")
-
-
-def run_python(code, timeout=120):
-    """Run code in a fresh interpreter from / (the installed build); return the result."""
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd="/",
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _proc.started(proc.pid)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(code, proc.returncode, out, err)
-
-
-def assert_exits_cleanly(code, timeout=120):
-    result = run_python(code, timeout)
-    assert result.returncode == 0, (
-        f"exit status {result.returncode} (negative: killed by that signal)\n{result.stderr}")
-    return result.stdout
 
 
 def free_huge_pages():
@@ -152,7 +131,7 @@ def test_3_lookup_never_attaches_a_foreign_segment_holding_the_names_key():
 
 
 @pytest.mark.skipif(not HAVE_HUGETLB, reason="no SHM_HUGETLB")
-@pytest.mark.skipif(os.geteuid() != 0, reason="SHM_HUGETLB needs root here")
+@pytest.mark.root(reason="SHM_HUGETLB needs root here")
 def test_3_lookup_of_a_huge_page_segment_without_pages_cannot_raise_sigbus():
     if free_huge_pages():
         pytest.skip("huge pages are reserved: a fault would not happen")
@@ -311,7 +290,7 @@ def test_7_shareable_list_that_cannot_be_packed_leaves_nothing():
 # -- 6, 8: the shm constructor ------------------------------------------------------
 
 @pytest.mark.skipif(not HAVE_HUGETLB, reason="no SHM_HUGETLB")
-@pytest.mark.skipif(os.geteuid() != 0, reason="SHM_HUGETLB needs root here")
+@pytest.mark.root(reason="SHM_HUGETLB needs root here")
 def test_6_failed_prefault_leaves_no_segment():
     if free_huge_pages():
         pytest.skip("huge pages are reserved: prefault would succeed")

@@ -1,8 +1,10 @@
 """sysvshm.mmap against the stdlib mmap of this Python, and its additions.
 
-Every parity case runs on a file-backed map and on an anonymous map through both
-anonymous paths (MAP_ANONYMOUS and /dev/zero), on the stdlib class and on ours,
-and compares results, exceptions (type and message) and memory.
+The mmap interface's shared cases (_mmap_cases) run in test_shm_parity on every
+implementation of ours, sysvshm.mmap on a file and through both anonymous paths
+(MAP_ANONYMOUS and /dev/zero) among them. Here: what only sysvshm.mmap has
+(resize, size, pickling, the constructor, the access modes), compared the same
+way (results, exceptions' type and message, memory and files), and its additions.
 """
 import errno
 import gc
@@ -15,7 +17,8 @@ import weakref
 
 import _proc
 import pytest
-from test_shm_parity import CASES, CLOSED_CALLS, CONTENT, PY39_ARG_MESSAGES, PY313, SIZE
+from _mmap_cases import CASES, CONTENT, SIZE, make_pair
+from _parity import assert_same, outcome
 
 import sysvshm.mmap as smmap
 
@@ -36,74 +39,14 @@ def datafile(tmp_path):
     return path
 
 
-def normalise(exc_or_value, obj):
-    if isinstance(exc_or_value, BaseException):
-        text = str(exc_or_value)
-        for name in ("sysvshm.mmap.mmap", "mmap.mmap", type(obj).__name__):
-            text = text.replace(name, "<type>")
-        return ("raised", type(exc_or_value), text)
-    return ("ok", exc_or_value)
-
-
-def outcome(fn, obj):
-    try:
-        return normalise(fn(obj), obj)
-    except Exception as exc:  # the exception is the result being compared
-        return normalise(exc, obj)
+def run(fn, *args):
+    # Messages that name the type are compared with the name left out.
+    return outcome(fn, *args, hide=("sysvshm.mmap.mmap", "mmap.mmap"))
 
 
 def same(ours, ref, name=""):
-    if ref[0] == "raised" and ref[2].startswith(PY39_ARG_MESSAGES):
-        assert ours[:2] == ref[:2]
-    elif name in ("seek-kw", "madvise-bad"):
-        assert ours[:2] == ref[:2]  # argument-parser wording (Cython vs METH_VARARGS)
-    elif not PY313 and ref == ("ok", None) and name.startswith("seek"):
-        assert ours[0] == "ok"  # seek() returns the position on every version (3.13's rule)
-    elif not PY313 and ref[0] == "ok" and isinstance(ref[1], tuple):
-        # tuples that mix seek()'s None (before 3.13) with other results
-        assert len(ours[1]) == len(ref[1])
-        for a, b in zip(ours[1], ref[1]):
-            assert a == b or (b is None and isinstance(a, int))
-    else:
-        assert ours == ref
-
-
-def make_pair(kind, tmp_path, **kwargs):
-    if kind == "file":
-        a, b = tmp_path / "std", tmp_path / "ours"
-        a.write_bytes(CONTENT)
-        b.write_bytes(CONTENT)
-        fa, fb = open(a, "r+b"), open(b, "r+b")
-        ref = std.mmap(fa.fileno(), 0, **kwargs)
-        ours = smmap.mmap(fb.fileno(), 0, **kwargs)
-        fa.close()
-        fb.close()
-        return ref, ours, (a, b)
-    ref = std.mmap(-1, SIZE, **kwargs)
-    ours = smmap.mmap(-1, SIZE, **kwargs)
-    ref[:] = CONTENT
-    ours[:] = CONTENT
-    return ref, ours, None
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("kind", ["file", "MAP_ANONYMOUS", "/dev/zero"])
-def test_same_as_stdlib(kind, name, tmp_path):
-    previous = smmap.force_devzero(kind == "/dev/zero")
-    try:
-        ref, ours, files = make_pair(kind, tmp_path)
-    finally:
-        smmap.force_devzero(previous)
-    if kind != "file":
-        assert ours.anonymous_backend == kind
-    try:
-        same(outcome(CASES[name], ours), outcome(CASES[name], ref), name)
-        assert ours[:] == ref[:]
-    finally:
-        ref.close()
-        ours.close()
-    if files:
-        assert files[0].read_bytes() == files[1].read_bytes()
+    # EXTRA's cases return seek()'s result inside tuples.
+    assert_same(ours, ref, name, seek_in_tuples=True)
 
 
 EXTRA = {
@@ -124,21 +67,19 @@ EXTRA = {
 @pytest.mark.parametrize("kind", ["file", "private-anonymous"])
 def test_mmap_only_methods_same_as_stdlib(kind, name, tmp_path):
     if kind == "file":
-        ref, ours, files = make_pair("file", tmp_path)
+        pair = make_pair("file", tmp_path)
     else:
-        ref, ours, files = make_pair("anon", tmp_path, flags=std.MAP_PRIVATE)
+        pair = make_pair("anon", tmp_path, flags=std.MAP_PRIVATE)
     try:
-        r, o = outcome(EXTRA[name], ref), outcome(EXTRA[name], ours)
+        r, o = run(EXTRA[name], pair.ref), run(EXTRA[name], pair.ours)
         if name == "pickle":
             assert o[:2] == r[:2] and "cannot pickle" in o[2]
         else:
             same(o, r, name)
     finally:
         gc.collect()
-        ref.close()
-        ours.close()
-    if files:
-        assert files[0].read_bytes() == files[1].read_bytes()
+        pair.close()
+    pair.assert_same_files()
 
 
 @pytest.mark.parametrize("access", [std.ACCESS_READ, std.ACCESS_COPY, std.ACCESS_WRITE])
@@ -154,7 +95,7 @@ def test_access_modes_same_as_stdlib(access, name, tmp_path):
         with open(path, "r+b") as f:
             m = module.mmap(f.fileno(), 0, access=access)
         try:
-            results.append((outcome(fn, m), bytes(m[:])))
+            results.append((run(fn, m), bytes(m[:])))
         finally:
             m.close()
         results.append(path.read_bytes())
@@ -163,13 +104,11 @@ def test_access_modes_same_as_stdlib(access, name, tmp_path):
     assert ours[1] == ref[1] and our_file == ref_file
 
 
-@pytest.mark.parametrize("name", sorted(CLOSED_CALLS))
-def test_closed_same_as_stdlib(name):
-    ref, ours = std.mmap(-1, SIZE), smmap.mmap(-1, SIZE)
-    ref.close()
-    ours.close()
-    same(outcome(CLOSED_CALLS[name], ours), outcome(CLOSED_CALLS[name], ref), name)
-    assert repr(ours) == "<sysvshm.mmap.mmap closed=True>"
+def test_closed_repr():
+    # The parity of every call on a closed map is in test_shm_parity.
+    m = smmap.mmap(-1, SIZE)
+    m.close()
+    assert repr(m) == "<sysvshm.mmap.mmap closed=True>"
 
 
 CONSTRUCTOR_CASES = {
@@ -209,8 +148,8 @@ CONSTRUCTOR_CASES = {
 def test_constructor_same_as_stdlib(name, datafile, anon_path):
     fd = os.open(datafile, os.O_RDWR)
     try:
-        ref = outcome(lambda M: CONSTRUCTOR_CASES[name](M, fd), std.mmap)
-        ours = outcome(lambda M: CONSTRUCTOR_CASES[name](M, fd), smmap.mmap)
+        ref = run(CONSTRUCTOR_CASES[name], std.mmap, fd)
+        ours = run(CONSTRUCTOR_CASES[name], smmap.mmap, fd)
     finally:
         os.close(fd)
     if ref[0] == "ok" and not isinstance(ref[1], (str, tuple, int)):
@@ -232,7 +171,7 @@ def test_constructor_messages_of_this_python():
     # The argument errors use this Python's own wording.
     for call in (lambda M: M(), lambda M: M(-1), lambda M: M(-1, 10, foo=1),
                  lambda M: M(-1, 10, 1, 3, 0, 0, 7), lambda M: M(-1, 1.5)):
-        assert outcome(call, smmap.mmap)[1:] == outcome(call, std.mmap)[1:]
+        assert run(call, smmap.mmap)[1:] == run(call, std.mmap)[1:]
 
 
 def test_constants_superset_of_stdlib():
@@ -353,11 +292,11 @@ def test_fixed_address_flags_are_refused(flag):
 def test_closed_fd_and_unmappable_fd(tmp_path):
     r, w = os.pipe()
     try:  # a pipe cannot be mapped
-        same(outcome(lambda _: smmap.mmap(r, 10), None), outcome(lambda _: std.mmap(r, 10), None))
+        same(run(smmap.mmap, r, 10), run(std.mmap, r, 10))
     finally:
         os.close(r)
         os.close(w)
-    same(outcome(lambda _: smmap.mmap(r, 10), None), outcome(lambda _: std.mmap(r, 10), None))
+    same(run(smmap.mmap, r, 10), run(std.mmap, r, 10))
 
 
 def test_close_closes_our_fd(datafile):
@@ -453,7 +392,7 @@ def _strict_lock_under_low_rlimit():
 
 
 @no_asan
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
+@pytest.mark.root(reason="drops to nobody")
 def test_strict_lock_fails_cleanly_under_low_rlimit():
     _proc.in_child(_strict_lock_under_low_rlimit)
 

@@ -56,9 +56,6 @@ def test_pool_map_over_one_segment(seg):
 in_child = _proc.in_child
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
 def become_nobody():
     os.setgroups([])
     os.setgid(65534)
@@ -91,7 +88,7 @@ def _other_user_checks(shmid_private, shmid_shared, payload):
             sysvshm.shmctl(shmid, sysvshm.SHM_LOCK)
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shared_mode", [0o640, 0o644])
 def test_another_user_is_kept_out(make_shm, shared_mode):
     private = make_shm(4096)

@@ -1,9 +1,9 @@
 """Property-based tests: random sequences of operations, checked step by step
 against a reference model (the stdlib's mmap, SharedMemory and ShareableList)."""
 import mmap as std_mmap
-import sys
 from multiprocessing import shared_memory as std_shm
 
+import _parity
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -14,7 +14,6 @@ import sysvshm.mmap as smmap
 from sysvshm import shared_memory as our_shm
 
 SIZE = 256
-PY313 = sys.version_info >= (3, 13)
 SETTINGS = settings(max_examples=60, stateful_step_count=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -24,16 +23,8 @@ data = st.binary(max_size=20)
 
 
 def outcome(fn):
-    try:
-        result = fn()
-    except Exception as exc:  # the exception is what is compared
-        text = str(exc)
-        for name in ("sysvshm._shm.shm", "sysvshm.mmap.mmap", "mmap.mmap"):
-            text = text.replace(name, "<type>")
-        return ("raised", type(exc), text)
-    if isinstance(result, memoryview):
-        result = result.tobytes()
-    return ("ok", result)
+    # Messages that name the type are compared with the name left out.
+    return _parity.outcome(fn, hide=("sysvshm._shm.shm", "sysvshm.mmap.mmap", "mmap.mmap"))
 
 
 class MmapLike(RuleBasedStateMachine):
@@ -52,7 +43,7 @@ class MmapLike(RuleBasedStateMachine):
 
     def both(self, fn, seek=False):
         ref, ours = outcome(lambda: fn(self.ref)), outcome(lambda: fn(self.ours))
-        if seek and not PY313 and ref == ("ok", None):
+        if seek and not _parity.PY313 and ref == ("ok", None):
             assert ours[0] == "ok"  # seek() returns the position on every version
         else:
             assert ours == ref

@@ -7,12 +7,12 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 from multiprocessing import shared_memory as std
 
 import _children
 import _proc
 import pytest
+from _parity import outcome
 
 import sysvshm
 from sysvshm import _blocks, _shm
@@ -39,30 +39,22 @@ def blocks():
             pass
 
 
-def outcome(fn):
-    try:
-        return ("ok", fn())
-    except Exception as exc:  # the exception is the result being compared
-        return ("raised", type(exc), str(exc))
-
-
 def unique_name(tag):
     return f"sysvshm_test_{tag}_{os.getpid()}_{os.urandom(3).hex()}"
 
 
 # -- the stdlib's documented behaviour, side by side --------------------------------------
 
-@pytest.mark.parametrize("module", [std, ours], ids=["stdlib", "sysvshm"])
-def test_documented_example(module, blocks):
+def test_documented_example(shared_memory_module, blocks):
     # The example of the multiprocessing.shared_memory documentation.
-    shm_a = module.SharedMemory(create=True, size=10)
+    shm_a = shared_memory_module.SharedMemory(create=True, size=10)
     blocks.append(shm_a)
     assert type(shm_a.buf) is memoryview
     buffer = shm_a.buf
     assert len(buffer) == 10
     buffer[:4] = bytearray([22, 33, 44, 55])
     buffer[4] = 100
-    shm_b = module.SharedMemory(shm_a.name)
+    shm_b = shared_memory_module.SharedMemory(shm_a.name)
     blocks.append(shm_b)
     import array
     assert array.array("b", shm_b.buf[:5]).tolist() == [22, 33, 44, 55, 100]
@@ -130,16 +122,15 @@ def test_name_errors_same_as_stdlib(blocks):
     assert got == ref
 
 
-@pytest.mark.parametrize("module", [std, ours], ids=["stdlib", "sysvshm"])
-def test_lifecycle_same_as_stdlib(module, blocks):
+def test_lifecycle_same_as_stdlib(shared_memory_module, blocks):
     name = unique_name("life")
-    a = module.SharedMemory(name, create=True, size=4096)
+    a = shared_memory_module.SharedMemory(name, create=True, size=4096)
     blocks.append(a)
     assert a.name == name and a.size == 4096
     assert repr(a) == f"SharedMemory({name!r}, size=4096)"
     with pytest.raises(FileExistsError):
-        module.SharedMemory(name, create=True, size=10)
-    b = module.SharedMemory(name, size=999999)  # the size is ignored on attach
+        shared_memory_module.SharedMemory(name, create=True, size=10)
+    b = shared_memory_module.SharedMemory(name, size=999999)  # the size is ignored on attach
     assert b.size == 4096
     clone = pickle.loads(pickle.dumps(a))
     assert (clone.name, clone.size) == (name, 4096)
@@ -152,7 +143,7 @@ def test_lifecycle_same_as_stdlib(module, blocks):
     assert a.buf is None
     b.unlink()
     with pytest.raises(FileNotFoundError):
-        module.SharedMemory(name)
+        shared_memory_module.SharedMemory(name)
     with pytest.raises(FileNotFoundError):
         b.unlink()
     b.close()
@@ -189,15 +180,10 @@ def test_size_is_exact_in_every_process(blocks):
     assert p.exitcode == 0
 
 
-def run_python(code):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120, cwd="/")
-
-
 def test_no_warnings_and_no_tracker_process():
     # The stdlib prints "leaked shared_memory objects" here; sysvshm prints nothing,
     # starts no helper process, and the kernel reclaims the block at exit.
-    result = run_python("""
+    result = _proc.run_python("""
         import multiprocessing, os
         from sysvshm import shared_memory
         block = shared_memory.SharedMemory(create=True, size=1 << 20)
@@ -221,11 +207,21 @@ def test_no_warnings_and_no_tracker_process():
         ours.SharedMemory(name)
 
 
+def written_by_a_child(method, blocks, data, offset=0, by_name=True):
+    """A new block, once a child started by *method* has attached it (by its name,
+    or handed the object) and written *data* at *offset*, and has exited."""
+    block = ours.SharedMemory(create=True, size=100)
+    blocks.append(block)
+    if by_name:
+        _proc.run_process(method, _children.shm_attach_write, block.name, offset, data)
+    else:
+        _proc.run_process(method, _children.shm_write_object, block, offset, data)
+    return block
+
+
 @pytest.mark.parametrize("method", START_METHODS)
 def test_an_attacher_exiting_does_not_destroy_the_block(method, blocks):
-    block = ours.SharedMemory(create=True, size=64)
-    blocks.append(block)
-    _proc.run_process(method, _children.shm_attach_write, block.name, 0, b"child")
+    block = written_by_a_child(method, blocks, b"child")
     again = ours.SharedMemory(block.name)
     blocks.append(again)
     assert bytes(again.buf[:5]) == b"child"
@@ -259,7 +255,7 @@ def test_sigkill_of_every_user(track):
 
 
 def test_tracked_block_outlives_its_creators_close_until_exit(blocks):
-    result = run_python("""
+    result = _proc.run_python("""
         from sysvshm import shared_memory
         b = shared_memory.SharedMemory(create=True, size=100)
         b.buf[0] = 42
@@ -345,13 +341,12 @@ def test_names_sharing_a_key_never_share_a_segment(track, blocks):
 
 
 def _outcome(module, name, **kwargs):
-    try:
+    def make_and_remove():
         block = module.SharedMemory(name, **kwargs)
-    except Exception as exc:
-        return type(exc), getattr(exc, "errno", None), getattr(exc, "filename", None), str(exc)
-    block.close()
-    block.unlink()
-    return "ok"
+        block.close()
+        block.unlink()
+
+    return outcome(make_and_remove, attrs=("errno", "filename"))
 
 
 @pytest.mark.parametrize("name", ["", "/", "//", "a/b", "/a/b", "x" * 256, "/" + "x" * 255,
@@ -365,8 +360,8 @@ def test_bad_names_raise_what_the_stdlib_raises(name):
     for create in (True, False):
         kwargs = {"create": True, "size": 1} if create else {}
         expected = _outcome(std, name, **kwargs)
-        if not create and expected != "ok" and expected[0] is FileNotFoundError:
-            assert _outcome(ours, name, **kwargs)[0] is FileNotFoundError
+        if not create and expected[:2] == ("raised", FileNotFoundError):
+            assert _outcome(ours, name, **kwargs)[:2] == ("raised", FileNotFoundError)
             continue
         assert _outcome(ours, name, **kwargs) == expected
 
@@ -427,17 +422,13 @@ def test_size_beyond_the_limit_names_it():
 
 @pytest.mark.parametrize("method", START_METHODS)
 def test_attach_by_name_in_a_child(method, blocks):
-    block = ours.SharedMemory(create=True, size=100)
-    blocks.append(block)
-    _proc.run_process(method, _children.shm_attach_write, block.name, 10, b"by name")
+    block = written_by_a_child(method, blocks, b"by name", offset=10)
     assert bytes(block.buf[10:17]) == b"by name"
 
 
 @pytest.mark.parametrize("method", START_METHODS)
 def test_pass_the_object_to_a_child(method, blocks):
-    block = ours.SharedMemory(create=True, size=100)
-    blocks.append(block)
-    _proc.run_process(method, _children.shm_write_object, block, 0, b"object")
+    block = written_by_a_child(method, blocks, b"object", by_name=False)
     assert bytes(block.buf[:6]) == b"object"
 
 
@@ -565,7 +556,7 @@ def test_manager_start_shutdown():
 # -- install ------------------------------------------------------------------------------
 
 def test_install_makes_multiprocessing_use_sysvshm():
-    result = run_python("""
+    result = _proc.run_python("""
         from sysvshm import shared_memory
         shared_memory.install()
         from multiprocessing import shared_memory as mp_shm
@@ -644,7 +635,7 @@ def test_o_creat_subclass_attaches_or_creates(blocks):
 def test_install_keeps_the_stdlib_tracker_out_of_sysvshm_blocks():
     # The common workaround for the stdlib's tracker, run on sysvshm blocks: the
     # tracker process must not print a KeyError (it never had them).
-    result = run_python("""
+    result = _proc.run_python("""
         from sysvshm import shared_memory
         shared_memory.install()
         from multiprocessing import resource_tracker, shared_memory as mp_shm
@@ -666,7 +657,7 @@ def test_install_keeps_the_stdlib_tracker_out_of_sysvshm_blocks():
 
 def test_install_still_tracks_stdlib_blocks_made_before_it():
     # A stdlib block (a file in /dev/shm) keeps its registration.
-    result = run_python("""
+    result = _proc.run_python("""
         from multiprocessing import shared_memory as std
         from sysvshm import shared_memory
         shared_memory.install()

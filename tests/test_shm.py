@@ -267,36 +267,27 @@ def test_read_only_export_is_read_only(seg):
         ro.close()
 
 
+class ClosesOnIndex:
+    """An index whose conversion closes *seg* first."""
+
+    def __init__(self, seg, value):
+        self.seg, self.value = seg, value
+
+    def __index__(self):
+        self.seg.close()
+        return self.value
+
+
 def test_index_callback_that_closes_the_object(make_shm):
-    seg = make_shm(64)
-
-    class Evil:
-        def __index__(self):
-            seg.close()
-            return 0
-
-    with pytest.raises(ValueError, match="closed"):
-        seg[Evil()]
-    seg2 = make_shm(64)
-
-    class Evil2:
-        def __index__(self):
-            seg2.close()
-            return 1
-
-    with pytest.raises(ValueError, match="closed"):
-        seg2[0] = Evil2()
-    seg3 = make_shm(64)
-
-    class Evil3:
-        def __index__(self):
-            seg3.close()
-            return 1
-
-    with pytest.raises(ValueError, match="closed"):
-        seg3[Evil3():5]
+    uses = [lambda seg: seg[ClosesOnIndex(seg, 0)],
+            lambda seg: seg.__setitem__(0, ClosesOnIndex(seg, 1)),
+            lambda seg: seg[ClosesOnIndex(seg, 1):5]]
+    for use in uses:
+        seg = make_shm(64)
+        with pytest.raises(ValueError, match="closed"):
+            use(seg)
     with pytest.raises(ValueError):
-        seg3.find(b"a", Evil3())
+        seg.find(b"a", ClosesOnIndex(seg, 1))  # the last one, closed by its slice
 
 
 # -- object protocol ----------------------------------------------------------------

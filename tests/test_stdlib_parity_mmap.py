@@ -16,7 +16,7 @@ import zlib
 
 import _proc
 import pytest
-from test_hardening import assert_exits_cleanly
+from _parity import outcome
 
 import sysvshm
 import sysvshm.mmap as smmap
@@ -28,11 +28,9 @@ READONLY = "mmap can't modify a readonly memory map."
 RESIZE_READONLY = "mmap can't resize a readonly or copy-on-write memory map."
 
 
-def outcome(fn):
-    try:
-        return ("ok", fn())
-    except Exception as exc:  # the exception is the result being compared
-        return ("raised", type(exc), getattr(exc, "errno", None), str(exc))
+def run(fn):
+    # The errno is compared too.
+    return outcome(fn, attrs=("errno",))
 
 
 # -- 1. prot without PROT_READ ------------------------------------------------------------
@@ -127,20 +125,20 @@ def test_unreadable_map_refuses_every_access_in_a_child(prot, kind, datafile):
         for flags in (std.MAP_PRIVATE, std.MAP_SHARED):
             m = _make(UNREADABLE[prot], kind, datafile, flags=flags)
             for name, op in READS.items():
-                got = outcome(lambda op=op, m=m: op(m))
+                got = run(lambda op=op, m=m: op(m))
                 if name in FOREIGN:
                     assert got[:2] == ("raised", TypeError), (name, got)
                 else:
                     assert got == ("raised", TypeError, None, NOACCESS), (name, got)
             written = READONLY if prot != "PROT_WRITE" else NOACCESS
             for name, op in WRITES.items():
-                got = outcome(lambda op=op, m=m: op(m))
+                got = run(lambda op=op, m=m: op(m))
                 if name == "prefault-write":  # not in the stdlib: one message
                     assert got == ("raised", TypeError, None, NOACCESS), (name, got)
                 else:
                     assert got == ("raised", TypeError, None, written), (name, got)
             for name, op in HARMLESS.items():
-                got = outcome(lambda op=op, m=m: op(m))
+                got = run(lambda op=op, m=m: op(m))
                 if name == "delitem":  # the stdlib's errors; nothing is touched
                     assert got[:2] == ("raised", TypeError), (name, got)
                 else:
@@ -174,13 +172,13 @@ def test_unreadable_map_made_and_used_as_the_stdlib(prot):
         calls.update({k: v for k, v in WRITES.items() if not k.startswith("prefault")})
     try:
         for name, op in sorted(calls.items()):
-            assert outcome(lambda op=op: op(ours)) == outcome(lambda op=op: op(ref)), name
+            assert run(lambda op=op: op(ours)) == run(lambda op=op: op(ref)), name
         if sys.version_info >= (3, 11):  # the stdlib's repr shows the fields from 3.11
             assert repr(ours).split(",")[1:] == repr(ref).split(",")[1:]
     finally:
         ref.close()
         ours.close()
-    assert outcome(lambda: ours[0]) == outcome(lambda: ref[0])  # closed: ValueError
+    assert run(lambda: ours[0]) == run(lambda: ref[0])  # closed: ValueError
 
 
 def test_find_does_not_access_beyond_buffer():
@@ -213,7 +211,7 @@ def test_unreadable_map_races_close_without_crashing():
     # Large reads take the GIL-free copy path (and buffer exports hand the address
     # to other code): on a PROT_NONE map they must all refuse, whichever thread
     # closes it meanwhile.
-    out = assert_exits_cleanly("""
+    out = _proc.assert_exits_cleanly("""
         import sys, threading
         import sysvshm.mmap as mmap
         sys.setswitchinterval(1e-6)
@@ -278,8 +276,8 @@ TRACKFD_CASES = {
 def test_trackfd_false_resize_same_as_stdlib(name, kind, access, tmp_path):
     ref, ours = _pair_maps(kind, tmp_path, trackfd=False, access=getattr(std, access))
     try:
-        assert outcome(lambda: TRACKFD_CASES[name](ours)) == \
-            outcome(lambda: TRACKFD_CASES[name](ref))
+        assert run(lambda: TRACKFD_CASES[name](ours)) == \
+            run(lambda: TRACKFD_CASES[name](ref))
         assert ours.closed or len(ours) == PAGE
     finally:
         ref.close()
@@ -326,7 +324,7 @@ def test_setitem_checks_in_the_stdlib_order(access, closed):
                 for m in maps:
                     m.close()
             ref, ours = maps
-            got, want = (outcome(lambda m=m, i=i, v=v: m.__setitem__(i, v)) for m in (ours, ref))
+            got, want = (run(lambda m=m, i=i, v=v: m.__setitem__(i, v)) for m in (ours, ref))
             assert got == want, (i, v)
             if not closed:
                 assert ours[:] == ref[:], (i, v)
@@ -372,8 +370,8 @@ def test_impossible_resize_same_as_stdlib(size, kind, devzero, tmp_path):
     finally:
         smmap.force_devzero(previous)
     try:
-        want = outcome(lambda: ref.resize(size))
-        got = outcome(lambda: ours.resize(size))
+        want = run(lambda: ref.resize(size))
+        got = run(lambda: ours.resize(size))
         assert want[0] == "raised", "the stdlib accepted an impossible size"
         assert got == want
         assert len(ours) == len(ref) == PAGE
@@ -415,7 +413,7 @@ def _std_resize(arg, access=std.ACCESS_DEFAULT, exported=False, closed=False):
     if closed:
         m.close()
     try:
-        return outcome(lambda: m.resize(arg))
+        return run(lambda: m.resize(arg))
     finally:
         if view is not None:
             view.release()
@@ -430,7 +428,7 @@ def test_shm_resize_refuses_as_mmap(make_shm, state, arg):
     if state == "closed":
         seg.close()
     try:
-        got = outcome(lambda: seg.resize(arg))
+        got = run(lambda: seg.resize(arg))
     finally:
         if view is not None:
             view.release()
@@ -441,7 +439,7 @@ def test_shm_resize_refuses_as_mmap(make_shm, state, arg):
     else:
         assert got == want
     # and with a valid size, the state's own error
-    got = outcome(lambda: seg.resize(PAGE))
+    got = run(lambda: seg.resize(PAGE))
     if state == "closed":
         assert got == ("raised", ValueError, None, "mmap closed or invalid")
     elif state == "readonly":
@@ -451,7 +449,7 @@ def test_shm_resize_refuses_as_mmap(make_shm, state, arg):
 def test_shm_resize_raises_systemerror(make_shm):
     seg = make_shm(PAGE)
     seg[:4] = b"keep"
-    assert outcome(lambda: seg.resize(-1)) == _std_resize(-1)
+    assert run(lambda: seg.resize(-1)) == _std_resize(-1)
     for size in (0, 1, PAGE, 2 * PAGE):
         with pytest.raises(SystemError, match="System V shared memory segment cannot be "
                                               "resized.*create a new segment"):
