@@ -17,9 +17,20 @@ def run_example(*args, code=None):
     """python -I examples/NAME (or -c CODE), from outside the tree; its segments checked."""
     argv = [sys.executable, "-I"] + (["-c", code] if code else [str(EXAMPLES / args[0])])
     with subprocess.Popen(argv + list(args[0 if code else 1:]), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, cwd="/") as proc:
+                          stderr=subprocess.PIPE, text=True, cwd="/",
+                          start_new_session=True) as proc:
         _proc.started(proc.pid)
-        out, err = proc.communicate(timeout=300)
+        try:
+            out, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            # A hang is a failure, not a reason to hang the suite: kill the example
+            # and everything it started, and remove what it left.
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            for r in _proc.rows():
+                if r["cpid"] == proc.pid:
+                    _proc.remove_if_there(r["shmid"])
+            pytest.fail(f"the example hung for 300 s and was killed; stderr:\n{err}")
     left = [r["shmid"] for r in _proc.rows() if r["cpid"] == proc.pid]
     assert left == [], f"the example left segments {left} behind"
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)

@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 
 from sysvshm import _blocks, shared_memory
 
+# Every test here runs longer under SYSVSHM_STRESS=1 (tox -e stress).
+pytestmark = pytest.mark.stress
+
 # SYSVSHM_FUZZ_EXAMPLES overrides; else tests/_stress.py decides.
 EXAMPLES = int(os.environ.get("SYSVSHM_FUZZ_EXAMPLES", scaled(600, 100)))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,

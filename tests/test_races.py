@@ -41,6 +41,9 @@ import sysvshm
 import sysvshm.mmap as smmap
 from sysvshm import _buffer
 
+# Every test here runs longer under SYSVSHM_STRESS=1 (tox -e stress).
+pytestmark = pytest.mark.stress
+
 np = pytest.importorskip("numpy")
 
 HERE = pathlib.Path(__file__).resolve().parent

@@ -182,6 +182,7 @@ def use_buffer(m):
         v[2] = 3
 
 
+@pytest.mark.stress
 def test_threads_race_close_and_remove_on_shm():
     def make():
         return sysvshm.shm(size=PAGE), lambda s: (s.remove(), s.close())
@@ -189,11 +190,13 @@ def test_threads_race_close_and_remove_on_shm():
     race(make, use_buffer, ROUNDS)
 
 
+@pytest.mark.stress
 def test_threads_race_close_on_mmap():
     race(lambda: (smmap.mmap(-1, PAGE), smmap.mmap.close), lambda m: (use_buffer(m), m.mincore()),
          ROUNDS)
 
 
+@pytest.mark.stress
 def test_threads_race_close_on_shared_memory():
     def make():
         block = shared_memory.SharedMemory(create=True, size=PAGE)
@@ -263,6 +266,7 @@ def assert_flat(cycle, warmup, rounds):
         assert rss_kib() - rss < 1024, f"RSS grew by {rss_kib() - rss} KiB"
 
 
+@pytest.mark.stress
 def test_many_cycles_keep_memory_and_fds_flat():
     def cycle():
         seg = sysvshm.shm(size=PAGE)
