@@ -255,7 +255,7 @@ def first_touch(size, number):
     w.add("anonymous mmap", per_call("f()", {"f": anon}, number))
     w.add("sysvshm (touch pages)", per_call("f()", {"f": ours_touch}, number))
     w.add("sysvshm prefault(write=True)", per_call("f()", {"f": ours_prefault}, number))
-    return w
+    return [w]
 
 
 FRESH_READER = textwrap.dedent("""
@@ -503,7 +503,7 @@ def run_plan(args):
         lambda: [attach_detach(n_sys)],
         lambda: element_ops(n_elem),
         lambda: bulk_copy(256 * MiB if not q else 64 * MiB, 2),
-        lambda: [first_touch(256 * MiB if not q else 64 * MiB, 1)],
+        lambda: first_touch(256 * MiB if not q else 64 * MiB, 1),
         lambda: [fresh_reader(64 * MiB, 1 if q else 2)],
         *[lambda n=n: named_blocks(n) for n in (10, 1000, 3000)],
         lambda: import_cost(5),
