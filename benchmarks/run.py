@@ -255,7 +255,7 @@ def first_touch(size, number):
     w.add("anonymous mmap", per_call("f()", {"f": anon}, number))
     w.add("sysvshm (touch pages)", per_call("f()", {"f": ours_touch}, number))
     w.add("sysvshm prefault(write=True)", per_call("f()", {"f": ours_prefault}, number))
-    return w
+    return [w]
 
 
 FRESH_READER = textwrap.dedent("""
@@ -423,6 +423,37 @@ def _nth(samples, cursor, field):
     return value
 
 
+def _import_time(module, number):
+    """The median, over *number* fresh ``python -I`` processes, of what -X importtime
+    reports for *module*: the cumulative time of its own top-level line, which
+    leaves out the interpreter's start-up (site, encodings) that every process pays."""
+    def timer():
+        samples = []
+        for _ in range(number):
+            err = subprocess.run([sys.executable, "-I", "-X", "importtime", "-c",
+                                  f"import {module}"], capture_output=True, text=True,
+                                 check=True).stderr
+            for line in err.splitlines():
+                fields = line.split("|")
+                if len(fields) == 3 and fields[2].rstrip() == " " + module:
+                    samples.append(int(fields[1]) * 1e-6)
+        return statistics.median(samples)
+    return timer
+
+
+def import_cost(number):
+    """What a short-lived process (a worker, the sysvshm command) pays to import us."""
+    core = Workload("import, fresh process", "import mmap",
+                    "sysvshm, sysvshm.mmap <= 3 ms")
+    for module in ("mmap", "sysvshm", "sysvshm.mmap"):
+        core.add(f"import {module}", _import_time(module, number))
+    blocks = Workload("import shared_memory, fresh process",
+                      "import multiprocessing.shared_memory", "sysvshm <= 1.0x stdlib")
+    for module in ("multiprocessing.shared_memory", "sysvshm.shared_memory"):
+        blocks.add(f"import {module}", _import_time(module, number))
+    return [core, blocks]
+
+
 # -- running and reporting ----------------------------------------------------------------
 
 def measure(workload, rounds):
@@ -472,9 +503,10 @@ def run_plan(args):
         lambda: [attach_detach(n_sys)],
         lambda: element_ops(n_elem),
         lambda: bulk_copy(256 * MiB if not q else 64 * MiB, 2),
-        lambda: [first_touch(256 * MiB if not q else 64 * MiB, 1)],
+        lambda: first_touch(256 * MiB if not q else 64 * MiB, 1),
         lambda: [fresh_reader(64 * MiB, 1 if q else 2)],
         *[lambda n=n: named_blocks(n) for n in (10, 1000, 3000)],
+        lambda: import_cost(5),
     ]
     print(f"sysvshm {sysvshm.__version__}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {rounds} rounds, "

@@ -13,10 +13,9 @@ except ModuleNotFoundError as _exc:  # pragma: no cover (a source tree without a
         "sysvshm is being imported from its source tree, which holds no compiled build: "
         "install it (python3 -m pip install .) and run Python outside the tree or with -I"
     ) from None
-from sysvshm._inventory import limits, limits_result, remove, segments  # noqa: F401
 from sysvshm._shm import *  # noqa: F401,F403  (the platform's constants)
 from sysvshm._shm import __all__ as _shm_all
-from sysvshm._types import shm_info, shminfo, stat_result  # noqa: F401
+from sysvshm._types import limits_result, shm_info, shminfo, stat_result  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -25,3 +24,21 @@ __all__ = sorted(
      "shminfo", "shm_info", "segments", "limits", "limits_result", "remove",
      "__version__"]
 )
+
+
+# The inventory is loaded on first use, as concurrent.futures loads its executors:
+# most importers (sysvshm.mmap, a worker attaching one segment) never call it.
+_INVENTORY = ("segments", "limits", "remove")
+
+
+def __getattr__(name):
+    if name in _INVENTORY:
+        from sysvshm import _inventory
+
+        value = globals()[name] = getattr(_inventory, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_INVENTORY))

@@ -2,7 +2,6 @@ from sysvshm._buffer import ACCESS_DEFAULT as ACCESS_DEFAULT
 from sysvshm._buffer import ACCESS_READ as ACCESS_READ
 from sysvshm._buffer import ACCESS_WRITE as ACCESS_WRITE
 from sysvshm._inventory import limits as limits
-from sysvshm._inventory import limits_result as limits_result
 from sysvshm._inventory import remove as remove
 from sysvshm._inventory import segments as segments
 from sysvshm._shm import IPC_CREAT as IPC_CREAT
@@ -34,6 +33,7 @@ from sysvshm._shm import shmat as shmat
 from sysvshm._shm import shmctl as shmctl
 from sysvshm._shm import shmdt as shmdt
 from sysvshm._shm import shmget as shmget
+from sysvshm._types import limits_result as limits_result
 from sysvshm._types import shm_info as shm_info
 from sysvshm._types import shminfo as shminfo
 from sysvshm._types import stat_result as stat_result

@@ -25,12 +25,19 @@ attached), as a stdlib block is unlinked by its resource tracker. Blocks whose
 names are never used again stay until ``sysvshm rm --orphans --keyed``.
 """
 import errno
-import hashlib
 import os
 import struct
 import sys
-import threading
-from collections import deque
+
+# The C modules behind threading.RLock, collections.deque and hashlib.blake2b:
+# importing those three would cost more than the rest of sysvshm.shared_memory.
+from _collections import deque  # type: ignore[import-not-found]  # (typeshed has no stub)
+from _thread import RLock
+
+try:
+    from _blake2 import blake2b
+except ImportError:  # a CPython built without its own BLAKE2 takes OpenSSL's
+    from hashlib import blake2b
 
 from sysvshm import _shm
 from sysvshm._buffer import ACCESS_DEFAULT, ACCESS_READ
@@ -79,7 +86,7 @@ def identity(name):
 
 def key_of(ident):
     """The System V key of a name: 32 bits of BLAKE2b, never IPC_PRIVATE."""
-    key = int.from_bytes(hashlib.blake2b(b"sysvshm:" + ident, digest_size=4).digest(), "big")
+    key = int.from_bytes(blake2b(b"sysvshm:" + ident, digest_size=4).digest(), "big")
     return key or 1
 
 
@@ -427,13 +434,13 @@ class _KeepAlive:
     _PER_SWEEP = 8
 
     def __init__(self):
-        self.lock = threading.RLock()
+        self.lock = RLock()
         self._segs = {}
         self._order = deque()
 
     def _after_fork(self):
         # The lock may have been held by a thread the child does not have.
-        self.lock = threading.RLock()
+        self.lock = RLock()
 
     def keep(self, seg):
         """Keep *seg* attached (True), or close it if it is not worth keeping."""

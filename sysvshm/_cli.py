@@ -4,21 +4,25 @@ Exit status: 0 on success, 1 when an operation failed, 2 for bad usage,
 130 when interrupted. Errors are one line on stderr: "sysvshm: COMMAND: what went wrong".
 """
 import argparse
-import datetime
 import errno
-import grp
-import json
 import multiprocessing
 import os
-import pwd
 import re
-import shutil
 import sys
 import time
-import unicodedata
 
 import sysvshm
-from sysvshm._inventory import command_of, is_orphan, never_attached, pid_alive
+from sysvshm._cli_render import (
+    human,
+    key_hex,
+    limits_record,
+    print_info,
+    print_json,
+    print_limits,
+    print_list,
+    segment_record,
+)
+from sysvshm._inventory import is_orphan
 
 DEMO_SIZE = 16 << 20
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
@@ -100,16 +104,19 @@ def parse_size(text):
     return size
 
 
+def _parse_bounded(text, base, what, low, high, out_of_range):
+    """An integer argument low <= n < high; a number too long to read is out of range."""
+    value = _parse_int(text, base)
+    if value is None and not (len(text) > 40 and text.strip().lstrip("+-").isdigit()):
+        raise argparse.ArgumentTypeError(f"invalid {what} {_shown(text)}: not a number")
+    if value is None or not low <= value < high:
+        raise argparse.ArgumentTypeError(f"invalid {what} {_shown(text)}: {out_of_range}")
+    return value
+
+
 def parse_key(text):
     """A key as ipcs prints it (0x1234abcd) or as a decimal, possibly negative."""
-    key = _parse_int(text, 0)
-    if key is None:
-        if len(text) > 40 and text.strip().lstrip("+-").isdigit():
-            raise argparse.ArgumentTypeError(f"invalid key {_shown(text)}: a key is 32 bits")
-        raise argparse.ArgumentTypeError(f"invalid key {_shown(text)}: not a number")
-    if not -2**31 <= key < 2**32:
-        raise argparse.ArgumentTypeError(f"invalid key {_shown(text)}: a key is 32 bits")
-    return key
+    return _parse_bounded(text, 0, "key", -2**31, 2**32, "a key is 32 bits")
 
 
 def parse_rm_key(text):
@@ -123,14 +130,7 @@ def parse_rm_key(text):
 
 
 def parse_id(text):
-    shmid = _parse_int(text, 10)
-    if shmid is None:
-        if len(text) > 40 and text.strip().lstrip("+-").isdigit():
-            raise argparse.ArgumentTypeError(f"invalid segment id {_shown(text)}: out of range")
-        raise argparse.ArgumentTypeError(f"invalid segment id {_shown(text)}: not a number")
-    if not 0 <= shmid < 2**31:
-        raise argparse.ArgumentTypeError(f"invalid segment id {_shown(text)}: out of range")
-    return shmid
+    return _parse_bounded(text, 10, "segment id", 0, 2**31, "out of range")
 
 
 def parse_mode(text):
@@ -144,129 +144,6 @@ def parse_mode(text):
     return mode
 
 
-# -- formatting ----------------------------------------------------------------------
-
-def human(n):
-    """Bytes as ls -h prints them: 512B, 4.0K, 64M."""
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "K", "M", "G", "T", "P"):
-        if value < 1024 or unit == "P":
-            if unit == "B":
-                return f"{int(value)}B"
-            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def key_hex(key):
-    return f"0x{key & 0xFFFFFFFF:08x}"
-
-
-def owner_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def group_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
-
-
-def size_text(n, exact):
-    """A size in the text output: human (4.0K) by default, bytes with -b/--bytes."""
-    if n is None:
-        return "-"
-    return str(n) if exact else human(n)
-
-
-def status(st):
-    words = [w for w, on in (("dest", st.removed), ("locked", st.locked)) if on]
-    return ",".join(words)
-
-
-def iso_time(ts):
-    """A time as lsipc --time-format=iso prints it; None (null) for never."""
-    if not ts:
-        return None
-    return datetime.datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
-
-
-def as_record(st, keyed=False):
-    """One segment for --json: lsipc -m --json's keys where they overlap (key as
-    unsigned hex, perms as octal digits, times in ISO 8601), then sysvshm's own."""
-    return {
-        "key": key_hex(st.key), "id": st.shmid, "perms": f"{st.mode:04o}",
-        "owner": owner_name(st.uid),
-        "uid": st.uid, "user": owner_name(st.uid), "gid": st.gid, "group": group_name(st.gid),
-        "cuid": st.cuid, "cuser": owner_name(st.cuid),
-        "cgid": st.cgid, "cgroup": group_name(st.cgid),
-        "size": st.size, "nattch": st.nattch, "status": status(st) or None,
-        "attach": iso_time(st.atime), "detach": iso_time(st.dtime), "ctime": iso_time(st.ctime),
-        "cpid": st.cpid, "lpid": st.lpid, "command": command_of(st.cpid),
-        # sysvshm's own
-        "rss": st.rss, "swap": st.swap, "removed": st.removed, "locked": st.locked,
-        "orphan": is_orphan(st, keyed),
-    }
-
-
-def _json(obj):
-    print(json.dumps(obj, indent=2))
-
-
-def process_note(pid):
-    """What we know of process *pid*: its command line, '?', '(gone)' or '(unknown)'."""
-    alive = pid_alive(pid)
-    if alive is None:
-        return "(unknown)"  # pid 0: a pid namespace we cannot see
-    if not alive:
-        return "(gone)"
-    return _printable(command_of(pid) or "?")
-
-
-def _printable(text):
-    """One line of text: a command line may hold newlines (python -c "...") or
-    escape sequences, which must not break the table or reach the terminal."""
-    return "".join(c if c.isprintable() else _escape(c) for c in text)
-
-
-def _escape(c):
-    code = ord(c)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def _cells(c):
-    """Terminal columns a character takes: 2 for wide (CJK), 0 for combining."""
-    if unicodedata.combining(c):
-        return 0
-    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
-
-
-def _cut(text, width):
-    """text cut to width terminal columns, ending in '...' when cut."""
-    if sum(map(_cells, text)) <= width:
-        return text
-    room, used = max(width - 3, 0), 0
-    for i, c in enumerate(text):
-        used += _cells(c)
-        if used > room:
-            return text[:i] + "..."
-    return text + "..."
-
-
-def when(ts):
-    if not ts:
-        return "never"
-    return datetime.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
-
-
 # -- subcommands -----------------------------------------------------------------------
 
 def cmd_list(args):
@@ -276,21 +153,9 @@ def cmd_list(args):
     if args.orphans:
         segs = [st for st in segs if is_orphan(st, args.keyed)]
     if args.json:
-        _json({"sharedmemory": [as_record(st, args.keyed) for st in segs]})
-        return 0
-    header = ("KEY", "SHMID", "OWNER", "PERMS", "SIZE", "RSS", "NATTCH", "STATUS", "CPID",
-              "COMMAND")
-    rows = [(key_hex(st.key), str(st.shmid), _printable(owner_name(st.uid)), f"{st.mode:o}",
-             size_text(st.size, args.bytes), size_text(st.rss, args.bytes), str(st.nattch),
-             status(st), str(st.cpid), process_note(st.cpid))
-            for st in segs]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header[:-1])]
-    # The command line, the last column, gets what is left of the terminal's width
-    # (COLUMNS, else the terminal's, else 80), and never less than its heading.
-    left = shutil.get_terminal_size().columns - sum(w + 2 for w in widths)
-    for r in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  "
-              + _cut(r[-1], max(left, len(header[-1]))))
+        print_json({"sharedmemory": [segment_record(st, args.keyed) for st in segs]})
+    else:
+        print_list(segs, args.bytes)
     return 0
 
 
@@ -311,60 +176,10 @@ def _segments():
 def cmd_info(args):
     st = _find(args.id)
     if args.json:
-        _json({"sharedmemory": [as_record(st)]})
-        return 0
-    print(f"{'shmid':>8}: {st.shmid}")
-    print(f"{'key':>8}: {key_hex(st.key)}")
-    print(f"{'owner':>8}: {_printable(owner_name(st.uid))}")
-    for field in ("uid", "gid", "cuid", "cgid"):
-        print(f"{field:>8}: {getattr(st, field)}")
-    print(f"{'mode':>8}: {st.mode:o}")
-    print(f"{'size':>8}: {st.size}" + ("" if args.bytes else f" ({human(st.size)})"))
-    print(f"{'rss':>8}: {size_text(st.rss, args.bytes)}")
-    print(f"{'swap':>8}: {size_text(st.swap, args.bytes)}")
-    print(f"{'nattch':>8}: {st.nattch}")
-    print(f"{'status':>8}: {status(st) or '-'}")
-    print(f"{'cpid':>8}: {st.cpid} {_paren(process_note(st.cpid))}")
-    if st.lpid == 0 and never_attached(st):
-        print(f"{'lpid':>8}: 0 (none: nobody ever attached)")
+        print_json({"sharedmemory": [segment_record(st)]})
     else:
-        print(f"{'lpid':>8}: {st.lpid} {_paren(process_note(st.lpid))}")
-    for field in ("atime", "dtime", "ctime"):
-        print(f"{field:>8}: {when(getattr(st, field))}")
-    if is_orphan(st):
-        verdict = "yes"
-    elif is_orphan(st, keyed=True):
-        verdict = "no (keyed: an orphan only with --keyed)"
-    else:
-        verdict = "no"
-    print(f"{'orphan':>8}: {verdict}")
+        print_info(st, args.bytes)
     return 0
-
-
-def _paren(note):
-    return note if note.startswith("(") else f"({note})"
-
-
-def _use(used, limit):
-    """lsipc's use% column: '0.02%'."""
-    return f"{used / limit * 100:.2f}%" if limit else None
-
-
-def limits_json(lim):
-    """limits --json: lsipc -m -g --json's rows, then every field of limits()."""
-    rows = [
-        ("SHMMNI", "Shared memory segments", lim.shmmni, lim.used_ids),
-        ("SHMALL", "Shared memory pages", lim.shmall, lim.shm_tot),
-        ("SHMMAX", "Max size of shared memory segment (bytes)", lim.shmmax, None),
-        ("SHMMIN", "Min size of shared memory segment (bytes)", lim.shmmin, None),
-        ("SHMSEG", "Shared memory segments one process may attach", lim.shmseg, None),
-    ]
-    return {
-        "ipclimits": [{"resource": name, "description": text, "limit": limit, "used": used,
-                       "use%": None if used is None else _use(used, limit)}
-                      for name, text, limit, used in rows],
-        "limits": lim._asdict(),
-    }
 
 
 def cmd_limits(args):
@@ -373,55 +188,10 @@ def cmd_limits(args):
     except OSError as exc:
         raise Failure(f"cannot read the system limits: {_reason(exc)}") from None
     if args.json:
-        _json(limits_json(lim))
-        return 0
-    page = lim.pagesize
-    exact = args.bytes
-
-    def amount(n):  # a parenthesised size after a count
-        return f"{n} bytes" if exact else human(n)
-
-    lines = [
-        ("shmmax", _limit(lim.shmmax, "byte", 1, exact), "largest segment"),
-        ("shmmin", _count(lim.shmmin, "byte"), "smallest segment"),
-        ("shmmni", str(lim.shmmni), "most segments in the system"),
-        ("shmseg", str(lim.shmseg), "most segments one process attaches"),
-        ("shmall", _limit(lim.shmall, "page", page, exact), "most memory in segments"),
-        ("used", f"{_count(lim.used_ids, 'segment')}, {_count(lim.shm_tot, 'page')} "
-                 f"({amount(lim.shm_tot * page)})", "in use now"),
-        ("resident", f"{_count(lim.shm_rss, 'page')} ({amount(lim.shm_rss * page)})", ""),
-        ("swapped", f"{_count(lim.shm_swp, 'page')} ({amount(lim.shm_swp * page)})", ""),
-        ("memlock", f"{_rlimit(lim.memlock_soft, exact)} (hard "
-                    f"{_rlimit(lim.memlock_hard, exact)})", "RLIMIT_MEMLOCK, for SHM_LOCK"),
-    ]
-    for name, value, note in lines:
-        print(f"{name:>9}: {value}" + (f"   {note}" if note else ""))
+        print_json(limits_record(lim))
+    else:
+        print_limits(lim, args.bytes)
     return 0
-
-
-# The kernel's "no limit" for shmmax and shmall is ULONG_MAX - 2**24 (a value
-# that cannot overflow when rounded up); anything that large is no limit.
-_UNLIMITED = 1 << 62
-
-
-def _count(n, unit):
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
-
-
-def _limit(n, unit, unit_bytes, exact=False):
-    if n >= _UNLIMITED:
-        return "unlimited"
-    if unit_bytes == 1 and exact:
-        return _count(n, unit)
-    if exact:
-        return f"{_count(n, unit)} ({_count(n * unit_bytes, 'byte')})"
-    return f"{_count(n, unit)} ({human(n * unit_bytes)})"
-
-
-def _rlimit(value, exact=False):
-    if value is None:
-        return "unlimited"
-    return _count(value, "byte") if exact else human(value)
 
 
 def _warn(command, message):
@@ -633,35 +403,51 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"sysvshm {sysvshm.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    _add_reading_commands(sub)
+    _add_changing_commands(sub)
+    return parser
 
+
+def _output_options(p):
+    p.add_argument("--json", action="store_true",
+                   help="print JSON, shaped as lsipc -m --json's (see the docs)")
+    p.add_argument("-b", "--bytes", action="store_true",
+                   help="print sizes in bytes, not human-readable (JSON is always bytes)")
+
+
+def _orphan_options(p, orphans, keyed=""):
+    """--orphans and --keyed, for list and rm: the rule in short (ORPHAN_RULE, the
+    epilog, has it in full)."""
+    p.add_argument("--orphans", action="store_true",
+                   help=f"{orphans}: unattached, unkeyed, creator and last user gone "
+                        "(pid 0 is unknown: never an orphan; see below)")
+    p.add_argument("--keyed", action="store_true",
+                   help=f"{keyed}count keyed segments as orphans too, by the same rule")
+
+
+def _add_reading_commands(sub):
+    """list, info and limits: they only look."""
     p = sub.add_parser("list", help="list segments, like ipcs -m", epilog=ORPHAN_RULE)
     p.add_argument("--json", action="store_true",
                    help="print JSON, shaped as lsipc -m --json's (see the docs)")
     p.add_argument("--mine", action="store_true", help="only segments I own or created")
-    p.add_argument("--orphans", action="store_true",
-                   help="only orphans: unattached, unkeyed, creator and last user gone "
-                        "(pid 0 is unknown: never an orphan; see below)")
-    p.add_argument("--keyed", action="store_true",
-                   help="count keyed segments as orphans too, by the same rule")
+    _orphan_options(p, "only orphans")
     p.add_argument("-b", "--bytes", action="store_true",
                    help="print sizes in bytes, not human-readable (JSON is always bytes)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="everything about one segment")
     p.add_argument("id", type=parse_id, help="segment id (SHMID in list)")
-    p.add_argument("--json", action="store_true",
-                   help="print JSON, shaped as lsipc -m --json's (see the docs)")
-    p.add_argument("-b", "--bytes", action="store_true",
-                   help="print sizes in bytes, not human-readable (JSON is always bytes)")
+    _output_options(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("limits", help="system limits, usage and RLIMIT_MEMLOCK")
-    p.add_argument("--json", action="store_true",
-                   help="print JSON, shaped as lsipc -m --json's (see the docs)")
-    p.add_argument("-b", "--bytes", action="store_true",
-                   help="print sizes in bytes, not human-readable (JSON is always bytes)")
+    _output_options(p)
     p.set_defaults(func=cmd_limits)
 
+
+def _add_changing_commands(sub):
+    """rm, create and demo: they remove or create segments."""
     p = sub.add_parser("rm", help="remove segments, like ipcrm -m",
                        description="Mark segments for destruction (IPC_RMID); the kernel "
                                    "frees each when its last process detaches.",
@@ -669,11 +455,7 @@ def build_parser():
     p.add_argument("ids", nargs="*", type=parse_id, metavar="ID", help="segment ids")
     p.add_argument("--key", type=parse_rm_key, action="append",
                    help="remove by key (repeatable; not 0, IPC_PRIVATE: use the id)")
-    p.add_argument("--orphans", action="store_true",
-                   help="remove every orphan: unattached, unkeyed, creator and last user gone "
-                        "(pid 0 is unknown: never an orphan; see below)")
-    p.add_argument("--keyed", action="store_true",
-                   help="with --orphans: count keyed segments as orphans too, by the same rule")
+    _orphan_options(p, "remove every orphan", keyed="with --orphans: ")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("-n", "--dry-run", action="store_true", help="only say what would go")
     p.set_defaults(func=cmd_rm)
@@ -694,7 +476,6 @@ def build_parser():
     p.add_argument("--start-method", default="spawn",
                    choices=multiprocessing.get_all_start_methods())
     p.set_defaults(func=cmd_demo)
-    return parser
 
 
 def main(argv=None):

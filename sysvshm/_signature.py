@@ -4,9 +4,10 @@ A Cython class has no ``__text_signature__``, so ``inspect.signature(shm)`` (and
 so help(), IPython's ``shm?`` and editors' call tips) would find nothing. A class
 body says ``__signature__ = ClassSignature("(key=IPC_PRIVATE, ...)")``; the text
 is parsed once, on first use. Defaults named there (``IPC_PRIVATE``, ``0o600``,
-``PROT_WRITE|PROT_READ``) are the module's values, shown as written.
+``PROT_WRITE|PROT_READ``) are the module's values, shown as written. ast and
+inspect are imported then, not with the package: they cost five times the
+package's import.
 """
-import ast
 import sys
 
 __all__ = ["ClassSignature"]
@@ -36,6 +37,8 @@ class _Shown(int):
 
 def _value(node, text, namespace):
     """The default value of an ast expression: literals, module names, and | of them."""
+    import ast
+
     if isinstance(node, ast.Constant):
         value = node.value
     elif isinstance(node, ast.Name):
@@ -52,6 +55,7 @@ def _value(node, text, namespace):
 
 def parse(params, namespace):
     """An inspect.Signature from '(params)'; names in defaults resolve in namespace."""
+    import ast
     import inspect
 
     text = f"def f{params}: pass"

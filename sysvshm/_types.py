@@ -1,50 +1,151 @@
-"""Result types of shmctl(): plain named tuples, like os.stat_result's fields."""
-from typing import NamedTuple, Optional
+"""The result types: named tuples, as os.stat_result's fields are named.
 
-__all__ = ["stat_result", "shminfo", "shm_info"]
+They are made here rather than by typing.NamedTuple or collections.namedtuple
+because ``import sysvshm`` needs them at once, and importing typing costs about
+ten times the rest of the package together (collections alone, about the same
+as the whole package); sysvshm/_types.pyi declares them as NamedTuple for type
+checkers. Each behaves as a namedtuple does: a tuple subclass with no
+``__dict__``, field attributes, ``_fields``, ``_field_defaults``, ``_make``,
+``_replace``, ``_asdict``, the same repr, pickling and ``match`` patterns.
+"""
+# _operator is the C module behind operator, which would cost more than this module.
+from _operator import itemgetter
+
+__all__ = ["stat_result", "shminfo", "shm_info", "limits_result"]
 
 
-class stat_result(NamedTuple):
+def _make(cls, iterable):
+    """Make a new instance from a sequence or iterable."""
+    result = tuple.__new__(cls, iterable)
+    if len(result) != len(cls._fields):
+        raise TypeError(f"Expected {len(cls._fields)} arguments, got {len(result)}")
+    return result
+
+
+def _replace(self, /, **changes):
+    """Return a new instance with the named fields replaced by new values."""
+    result = self._make(changes.pop(name, value) for name, value in zip(self._fields, self))
+    if changes:
+        raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+    return result
+
+
+def _asdict(self):
+    """Return a new dict which maps field names to their values."""
+    return dict(zip(self._fields, self))
+
+
+def _repr(self):
+    fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self))
+    return f"{type(self).__name__}({fields})"
+
+
+def _getnewargs(self):
+    # Pickled and copied as the plain tuple of values, passed back to __new__.
+    return tuple(self)
+
+
+def _named_tuple(**docs):
+    """Make a class a named tuple: fields, defaults and order are its __new__'s
+    parameters; *docs* maps a field to its docstring.
+
+    Each class writes its own __new__ (rather than one made by exec, as namedtuple
+    does: compiling costs more than all the rest) so that the signature, help() and
+    the TypeErrors for missing or extra arguments name the fields.
+    """
+    def decorate(cls):
+        new = cls.__new__
+        code = new.__code__
+        names = code.co_varnames[1:code.co_argcount]
+        defaults = new.__defaults__ or ()
+        new.__doc__ = f"Create new instance of {cls.__name__}({', '.join(names)})"
+        cls._fields = cls.__match_args__ = names
+        cls._field_defaults = dict(zip(names[len(names) - len(defaults):], defaults))
+        cls._make = classmethod(_make)
+        cls._replace = _replace
+        cls._asdict = _asdict
+        cls.__repr__ = _repr
+        cls.__getnewargs__ = _getnewargs
+        for index, name in enumerate(names):
+            setattr(cls, name, property(itemgetter(index),
+                                        doc=docs.pop(name, f"Alias for field number {index}")))
+        assert not docs, f"{cls.__name__} has no fields {list(docs)}"
+        return cls
+    return decorate
+
+
+@_named_tuple(
+    key="the key_t, signed as in C (ipcs prints it as unsigned hex)",
+    mode="permission bits only (``mode & 0o777``)",
+    size="shm_segsz: the size the creator asked for, not page-rounded",
+    removed="IPC_RMID was called; destroyed at the last detach (SHM_DEST)",
+    locked="SHM_LOCK is in effect (SHM_LOCKED)",
+    rss="resident bytes, where the kernel reports them",
+    swap="swapped bytes, where the kernel reports them",
+)
+class stat_result(tuple):
     """One segment's ``struct shmid_ds`` (shmctl IPC_STAT / SHM_STAT)."""
 
-    shmid: int
-    key: int  #: the key_t, signed as in C (ipcs prints it as unsigned hex)
-    uid: int
-    gid: int
-    cuid: int
-    cgid: int
-    mode: int  #: permission bits only (``mode & 0o777``)
-    size: int  #: shm_segsz: the size the creator asked for, not page-rounded
-    atime: int
-    dtime: int
-    ctime: int
-    cpid: int
-    lpid: int
-    nattch: int
-    removed: bool  #: IPC_RMID was called; destroyed at the last detach (SHM_DEST)
-    locked: bool  #: SHM_LOCK is in effect (SHM_LOCKED)
-    rss: Optional[int] = None  #: resident bytes, where the kernel reports them
-    swap: Optional[int] = None  #: swapped bytes, where the kernel reports them
+    __slots__ = ()
+
+    def __new__(_cls, shmid, key, uid, gid, cuid, cgid, mode, size, atime, dtime, ctime,
+                cpid, lpid, nattch, removed, locked, rss=None, swap=None):
+        return tuple.__new__(_cls, (shmid, key, uid, gid, cuid, cgid, mode, size, atime, dtime,
+                                    ctime, cpid, lpid, nattch, removed, locked, rss, swap))
 
 
-class shminfo(NamedTuple):
+@_named_tuple(
+    shmmax="largest segment, in bytes",
+    shmmin="smallest segment, in bytes",
+    shmmni="most segments in the system",
+    shmseg="most segments one process may attach",
+    shmall="most shared memory in the system, in pages",
+    highest_index="shmctl's return value: the highest used index",
+)
+class shminfo(tuple):
     """The system limits (shmctl IPC_INFO, Linux)."""
 
-    shmmax: int  #: largest segment, in bytes
-    shmmin: int  #: smallest segment, in bytes
-    shmmni: int  #: most segments in the system
-    shmseg: int  #: most segments one process may attach
-    shmall: int  #: most shared memory in the system, in pages
-    highest_index: int  #: shmctl's return value: the highest used index
+    __slots__ = ()
+
+    def __new__(_cls, shmmax, shmmin, shmmni, shmseg, shmall, highest_index):
+        return tuple.__new__(_cls, (shmmax, shmmin, shmmni, shmseg, shmall, highest_index))
 
 
-class shm_info(NamedTuple):
+@_named_tuple(
+    used_ids="segments that exist",
+    shm_tot="pages of all segments",
+    shm_rss="resident pages",
+    shm_swp="swapped pages",
+)
+class shm_info(tuple):
     """The system's current usage (shmctl SHM_INFO, Linux)."""
 
-    used_ids: int  #: segments that exist
-    shm_tot: int  #: pages of all segments
-    shm_rss: int  #: resident pages
-    shm_swp: int  #: swapped pages
-    swap_attempts: int
-    swap_successes: int
-    highest_index: int
+    __slots__ = ()
+
+    def __new__(_cls, used_ids, shm_tot, shm_rss, shm_swp, swap_attempts, swap_successes,
+                highest_index):
+        return tuple.__new__(_cls, (used_ids, shm_tot, shm_rss, shm_swp, swap_attempts,
+                                    swap_successes, highest_index))
+
+
+@_named_tuple(
+    shmmax="largest segment, bytes (kernel.shmmax)",
+    shmmin="smallest segment, bytes",
+    shmmni="most segments in the system (kernel.shmmni)",
+    shmseg="most segments attached by one process",
+    shmall="most shared memory in the system, pages (kernel.shmall)",
+    used_ids="segments that exist now",
+    shm_tot="pages in all segments",
+    shm_rss="resident pages",
+    shm_swp="swapped pages",
+    memlock_soft="RLIMIT_MEMLOCK in bytes, None for unlimited",
+)
+class limits_result(tuple):
+    """System V shared memory limits, current usage and this process's RLIMIT_MEMLOCK."""
+
+    __slots__ = ()
+
+    def __new__(_cls, shmmax, shmmin, shmmni, shmseg, shmall, used_ids, shm_tot, shm_rss,
+                shm_swp, pagesize, memlock_soft, memlock_hard):
+        return tuple.__new__(_cls, (shmmax, shmmin, shmmni, shmseg, shmall, used_ids, shm_tot,
+                                    shm_rss, shm_swp, pagesize, memlock_soft, memlock_hard))

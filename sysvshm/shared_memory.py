@@ -25,17 +25,17 @@ is a sysvshm block is decided from the kernel's metadata before it is attached
 data, is then checked, so two names that share a key never attach each other's
 block: creating the second raises FileExistsError naming the first.
 """
-import operator
 import os
-import re
-import secrets
 import struct
-import types
-from functools import partial
-from typing import TYPE_CHECKING
+
+# Short-lived workers import this module to attach one block: it imports only
+# what that needs. typing, re, secrets and functools together would cost ten
+# times all the rest.
+from _operator import index as _index
 
 from sysvshm import _blocks
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, which type checkers take as True
 if TYPE_CHECKING:  # at run time, loaded on first use: see __getattr__ at the end
     from sysvshm._manager import SharedMemoryManager, install, uninstall
 
@@ -53,7 +53,7 @@ _HEADER = _blocks.HEADER
 def _make_filename():
     """A random name for a new block: "/psm_" and 8 hex digits, as the stdlib's."""
     nbytes = (_SHM_SAFE_NAME_LENGTH - len(_SHM_NAME_PREFIX)) // 2
-    return _SHM_NAME_PREFIX + secrets.token_hex(nbytes)
+    return _SHM_NAME_PREFIX + os.urandom(nbytes).hex()  # secrets.token_hex
 
 
 class SharedMemory:
@@ -85,7 +85,7 @@ class SharedMemory:
         _blocks.keepalive.sweep()
         tracked = bool(track)
         if self._flags & os.O_CREAT:
-            size = int(operator.index(size))  # int(): 3.9 returns True for True
+            size = int(_index(size))  # int(): 3.9 returns True for True
         if name is None:
             while True:
                 name = _make_filename()
@@ -243,7 +243,18 @@ class SharedMemory:
 _encoding = "utf8"
 # What __setitem__ and the constructor write as an item's format (and the stdlib's).
 _MAX_SLOT = 9_999_992  # the largest multiple of 8 that "<n>s" writes in 8 bytes
-_ITEM_FORMAT = re.compile(r"([0-9]{1,7})s|q|d|xxxxxxx\?|xxxxxx\?x")
+_FIXED_FORMATS = ("q", "d", "xxxxxxx?", "xxxxxx?x")
+
+
+def _string_slot(fmt):
+    """n for an "<n>s" item format (1 to 7 ASCII digits), 0 for the other formats
+    written, None for anything else (found in a block: corrupt)."""
+    if fmt in _FIXED_FORMATS:
+        return 0
+    digits = fmt[:-1]
+    if fmt.endswith("s") and 0 < len(digits) <= 7 and digits.isascii() and digits.isdigit():
+        return int(digits)
+    return None
 
 
 class ShareableList:
@@ -382,9 +393,9 @@ class ShareableList:
         raw = struct.unpack_from("8s", self.shm.buf,
                                  self._offset_packing_formats + position * 8)[0]
         fmt = raw.rstrip(b"\x00").decode("ascii", "replace")
-        match = _ITEM_FORMAT.fullmatch(fmt)
+        needed = _string_slot(fmt)
         slot = self._allocated_offsets[position + 1] - self._allocated_offsets[position]
-        if match is None or (match.group(1) is not None and int(match.group(1)) > slot):
+        if needed is None or needed > slot:
             raise self._corrupt(f"item {position} has the format {fmt!r}")
         return fmt
 
@@ -454,6 +465,8 @@ class ShareableList:
         self.shm.buf[offset:offset + len(packed)] = packed
 
     def __reduce__(self):
+        from functools import partial
+
         return partial(self.__class__, name=self.shm.name), ()
 
     def __len__(self):
@@ -509,7 +522,7 @@ class ShareableList:
                 return position
         raise ValueError(f"{value!r} not in this container")
 
-    __class_getitem__ = classmethod(types.GenericAlias)
+    __class_getitem__ = classmethod(type(list[int]))  # types.GenericAlias
 
 
 # The back transforms that take the bytes of an "<n>s" item.

@@ -593,7 +593,7 @@ def test_list_table_stays_one_line_per_segment_whatever_the_command(multiline_cr
 
 
 def test_list_cuts_the_command_to_the_width_left(multiline_creator):
-    from sysvshm import _cli
+    from sysvshm import _cli_render as _cli
 
     shmid, command = multiline_creator
     out = run("list", env={"COLUMNS": "150"}).stdout.splitlines()
@@ -616,7 +616,7 @@ def test_info_shows_the_command_on_one_line(multiline_creator):
 
 
 def test_printable_escapes_every_control_character():
-    from sysvshm import _cli
+    from sysvshm import _cli_render as _cli
 
     assert _cli._printable("a\nb\tc\x7f\u2028d\U000e0001") == \
         "a\\x0ab\\x09c\\x7f\\u2028d\\U000e0001"
@@ -969,7 +969,7 @@ def test_a_stray_word_before_the_command_is_the_commands_usage_error():
 
 
 def test_wide_characters_are_cut_by_terminal_columns():
-    from sysvshm._cli import _cells, _cut
+    from sysvshm._cli_render import _cells, _cut
 
     text = "python -c " + "漢字" * 30
     cut = _cut(text, 40)

@@ -117,6 +117,25 @@ def test_table_walk_fallback_agrees_with_proc(make_shm):
         rss=None, swap=None, atime=0)
 
 
+def test_segments_without_proc_walks_the_table(make_shm, monkeypatch):
+    # Where /proc/sysvipc/shm is missing (a container without it, another OS),
+    # segments() lists what the GIL-free walk of the kernel's table finds.
+    from sysvshm import _inventory
+
+    segs = [make_shm(size) for size in (1, 4096, 5000)]
+    segs[1].remove()
+    listed = {st.shmid: st for st in sysvshm.segments()}
+    monkeypatch.setattr(_inventory, "_PROC", "/nonexistent/sysvipc/shm")
+    walked = sysvshm.segments()
+    assert [st.shmid for st in walked] == sorted(st.shmid for st in walked)
+    by_id = {st.shmid: st for st in walked}
+    for seg in segs:
+        st = by_id[seg.shmid]
+        assert (st.rss, st.swap) == (None, None)  # only /proc reports them
+        assert st._replace(atime=0) == listed[seg.shmid]._replace(rss=None, swap=None, atime=0)
+    assert by_id[segs[1].shmid].removed and not by_id[segs[0].shmid].removed
+
+
 def _dead_pid():
     """The pid of a child that has exited and been reaped: provably gone (ESRCH)."""
     pid = os.fork()

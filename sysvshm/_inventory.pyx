@@ -1,41 +1,34 @@
 """What exists and what the system allows: segments(), limits(), remove().
 
 On Linux the inventory comes from /proc/sysvipc/shm, which lists every segment
-(with resident and swapped sizes) whatever its permissions; elsewhere it walks the
-kernel's table with shmctl(SHM_STAT_ANY or SHM_STAT).
+(with resident and swapped sizes) whatever its permissions; elsewhere, or without
+/proc, _by_index() walks the kernel's table with shmctl(SHM_STAT_ANY or SHM_STAT).
+This module is that walk's one home.
 """
+from libc.errno cimport errno
+from libc.stdlib cimport free, realloc
+from libc.string cimport memset
+
+from sysvshm._errors cimport raise_oserror
+from sysvshm.includes cimport compat
+from sysvshm.includes.sys_ipc cimport key_t
+
 import os
-import resource
-from typing import Dict, Iterator, List, NamedTuple, Optional
 
 from sysvshm import _shm
-from sysvshm._types import stat_result
+from sysvshm._types import limits_result, stat_result
 
 __all__ = ["segments", "limits", "remove", "limits_result"]
 
 _PROC = "/proc/sysvipc/shm"
-_SHM_DEST = 0o1000  # mode bits the kernel adds (shmctl(2): SHM_DEST, SHM_LOCKED)
-_SHM_LOCKED = 0o2000
 
 
-class limits_result(NamedTuple):
-    """System V shared memory limits, current usage and this process's RLIMIT_MEMLOCK."""
-
-    shmmax: int  #: largest segment, bytes (kernel.shmmax)
-    shmmin: int  #: smallest segment, bytes
-    shmmni: int  #: most segments in the system (kernel.shmmni)
-    shmseg: int  #: most segments attached by one process
-    shmall: int  #: most shared memory in the system, pages (kernel.shmall)
-    used_ids: int  #: segments that exist now
-    shm_tot: int  #: pages in all segments
-    shm_rss: int  #: resident pages
-    shm_swp: int  #: swapped pages
-    pagesize: int
-    memlock_soft: Optional[int]  #: RLIMIT_MEMLOCK in bytes, None for unlimited
-    memlock_hard: Optional[int]
+cdef struct _Found:
+    int shmid  # SHM_STAT's return value: the id of the segment at that index
+    compat.sysvshm_stat_t st
 
 
-def _proc_rows() -> Iterator[Dict[str, str]]:
+def _proc_rows():
     with open(_PROC) as f:
         header = f.readline().split()
         for line in f:
@@ -44,32 +37,73 @@ def _proc_rows() -> Iterator[Dict[str, str]]:
                 yield dict(zip(header, fields))
 
 
-def _from_proc(row: Dict[str, str]) -> stat_result:
+def _from_proc(row):
     mode = int(row["perms"], 8)
     key = int(row["key"])
     return stat_result(
         int(row["shmid"]), key, int(row["uid"]), int(row["gid"]), int(row["cuid"]),
         int(row["cgid"]), mode & 0o777, int(row["size"]), int(row["atime"]),
         int(row["dtime"]), int(row["ctime"]), int(row["cpid"]), int(row["lpid"]),
-        int(row["nattch"]), bool(mode & _SHM_DEST), bool(mode & _SHM_LOCKED),
+        int(row["nattch"]), bool(mode & compat.SYSVSHM_SHM_DEST),
+        bool(mode & compat.SYSVSHM_SHM_LOCKED),
         int(row["rss"]) if "rss" in row else None,
         int(row["swap"]) if "swap" in row else None)
 
 
-def _by_index() -> List[stat_result]:
-    cmd = getattr(_shm, "SHM_STAT_ANY", None) or getattr(_shm, "SHM_STAT", None)
-    if cmd is None:
+def _by_index():
+    """A stat_result for every segment at an index up to SHM_INFO's highest one.
+
+    The whole walk runs in one GIL-free loop: a table of thousands of indexes is
+    thousands of shmctl() calls, which other threads should not wait behind.
+    """
+    if not (compat.SYSVSHM_HAVE_SHM_INFO
+            and (compat.SYSVSHM_HAVE_SHM_STAT_ANY or compat.SYSVSHM_HAVE_SHM_STAT)):
         raise NotImplementedError("this platform offers no way to list segments")
-    found = []
-    for index in range(_shm.shmctl(0, _shm.SHM_INFO).highest_index + 1):
-        try:
-            found.append(_shm.shmctl(index, cmd))
-        except OSError:
-            continue  # a free slot, or (SHM_STAT) one we may not read
-    return found
+    # SHM_STAT_ANY (Linux 4.17) reads segments whatever their permissions.
+    cdef int cmd = compat.SHM_STAT_ANY if compat.SYSVSHM_HAVE_SHM_STAT_ANY else compat.SHM_STAT
+    cdef compat.sysvshm_usage_t usage
+    cdef _Found *found = NULL
+    cdef _Found *grown
+    cdef int highest, index, shmid, err = 0
+    cdef size_t i, count = 0, room = 0
+    cdef bint no_memory = False
+    memset(&usage, 0, sizeof(usage))
+    with nogil:
+        highest = compat.sysvshm_shm_info(&usage)
+        if highest == -1:
+            err = errno
+        for index in range(highest + 1):
+            if count == room:
+                # Sized by the segments that exist, not by the highest index (the
+                # table may be sparse); grown if segments appear meanwhile.
+                room = 2 * room if room else <size_t>usage.used_ids + 16
+                grown = <_Found *>realloc(found, room * sizeof(_Found))
+                if grown == NULL:
+                    no_memory = True
+                    break
+                found = grown
+            shmid = compat.sysvshm_stat(index, cmd, &found[count].st)
+            if shmid != -1:  # else a free slot, or (SHM_STAT) one we may not read
+                found[count].shmid = shmid
+                count += 1
+    try:
+        if highest == -1:
+            raise_oserror(err, "SHM_INFO")
+        if no_memory:
+            raise MemoryError()
+        return [_stat_result(found[i].shmid, &found[i].st) for i in range(count)]
+    finally:
+        free(found)
 
 
-def segments() -> List[stat_result]:
+cdef object _stat_result(int shmid, const compat.sysvshm_stat_t *st):
+    return stat_result(
+        shmid, <key_t>st.key, st.uid, st.gid, st.cuid, st.cgid, st.mode & 0o777, st.size,
+        st.atime, st.dtime, st.ctime, st.cpid, st.lpid, st.nattch,
+        bool(st.mode & compat.SYSVSHM_SHM_DEST), bool(st.mode & compat.SYSVSHM_SHM_LOCKED))
+
+
+def segments():
     """A stat_result for every segment the caller may see, ordered by id."""
     try:
         found = [_from_proc(row) for row in _proc_rows()]
@@ -78,8 +112,10 @@ def segments() -> List[stat_result]:
     return sorted(found, key=lambda st: st.shmid)
 
 
-def limits() -> limits_result:
+def limits():
     """shmctl(IPC_INFO) limits, shmctl(SHM_INFO) usage and RLIMIT_MEMLOCK."""
+    import resource  # here: a module few callers of the package need
+
     info = _shm.shmctl(0, _shm.IPC_INFO)
     usage = _shm.shmctl(0, _shm.SHM_INFO)
     soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
@@ -90,7 +126,7 @@ def limits() -> limits_result:
         None if soft == unlimited else soft, None if hard == unlimited else hard)
 
 
-def remove(shmid: Optional[int] = None, key: Optional[int] = None) -> None:
+def remove(shmid=None, key=None):
     """IPC_RMID the segment given by exactly one of *shmid* or *key*.
 
     The kernel destroys it once the last process detaches.
@@ -105,7 +141,7 @@ def remove(shmid: Optional[int] = None, key: Optional[int] = None) -> None:
         _shm.shmctl(shmid, _shm.IPC_RMID)
 
 
-def pid_alive(pid: int) -> Optional[bool]:
+def pid_alive(pid):
     """Whether a process with this pid exists, as this process's pid namespace sees it.
 
     None for pid <= 0, meaning *unknown*: the kernel reports pid 0 for a process
@@ -124,17 +160,17 @@ def pid_alive(pid: int) -> Optional[bool]:
     return True
 
 
-def pid_gone(pid: int) -> bool:
+def pid_gone(pid):
     """The pid is known (> 0) and kill(pid, 0) says no such process (ESRCH)."""
     return pid > 0 and pid_alive(pid) is False
 
 
-def never_attached(st: stat_result) -> bool:
+def never_attached(st):
     """No process ever attached to the segment, so it has no last user (lpid 0)."""
     return st.atime == 0 and st.dtime == 0
 
 
-def is_orphan(st: stat_result, keyed: bool = False) -> bool:
+def is_orphan(st, keyed=False):
     """Whether nothing will ever use or remove the segment; conservative.
 
     True only when nobody is attached (nattch 0), it is not already marked for
@@ -154,7 +190,7 @@ def is_orphan(st: stat_result, keyed: bool = False) -> bool:
     return pid_gone(st.lpid)
 
 
-def command_of(pid: int) -> Optional[str]:
+def command_of(pid):
     """The command line of *pid* where /proc lets us read it, else None.
 
     None too for pid <= 0 (unknown) and when /proc belongs to another pid
@@ -178,7 +214,7 @@ def command_of(pid: int) -> Optional[str]:
     return " ".join(part.decode(errors="replace") for part in raw.rstrip(b"\0").split(b"\0"))
 
 
-def _proc_is_ours() -> bool:
+def _proc_is_ours():
     """Whether /proc shows this process's pid namespace (/proc/self is our pid)."""
     try:
         return os.readlink("/proc/self") == str(os.getpid())
