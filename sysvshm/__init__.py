@@ -15,7 +15,6 @@ except ModuleNotFoundError as _exc:  # pragma: no cover (a source tree without a
     ) from None
 from sysvshm._shm import *  # noqa: F401,F403  (the platform's constants)
 from sysvshm._shm import __all__ as _shm_all
-from sysvshm._types import limits_result, shm_info, shminfo, stat_result  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -26,19 +25,24 @@ __all__ = sorted(
 )
 
 
-# The inventory is loaded on first use, as concurrent.futures loads its executors:
-# most importers (sysvshm.mmap, a worker attaching one segment) never call it.
-_INVENTORY = ("segments", "limits", "remove")
+# The inventory and the result types are loaded on first use, as concurrent.futures
+# loads its executors: most importers (sysvshm.mmap, a worker attaching one
+# segment) never need them.
+_LAZY = {"segments": "_inventory", "limits": "_inventory", "remove": "_inventory",
+         "stat_result": "_types", "shminfo": "_types", "shm_info": "_types",
+         "limits_result": "_types"}
 
 
 def __getattr__(name):
-    if name in _INVENTORY:
-        from sysvshm import _inventory
-
-        value = globals()[name] = getattr(_inventory, name)
+    if name in _LAZY:
+        if _LAZY[name] == "_inventory":
+            from sysvshm import _inventory as module
+        else:
+            from sysvshm import _types as module
+        value = globals()[name] = getattr(module, name)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_INVENTORY))
+    return sorted(set(globals()) | set(_LAZY))

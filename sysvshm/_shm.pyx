@@ -18,7 +18,6 @@ from sysvshm.includes.sys_ipc cimport key_t
 from posix.unistd cimport sysconf, _SC_PAGESIZE
 
 import os
-from sysvshm._types import stat_result, shminfo, shm_info
 from sysvshm._signature import ClassSignature as _ClassSignature
 
 __all__ = ["ftok", "shmget", "shmat", "shmdt", "shmctl", "shm", "PAGESIZE", "SHMLBA",
@@ -73,6 +72,19 @@ cdef int _HUGE_MASK = (0x3f << 26) if compat.SYSVSHM_HAVE_SHM_HUGE else 0
 cdef int _CREATE_FLAGS = (c_ipc.IPC_CREAT | c_ipc.IPC_EXCL | compat.SHM_HUGETLB
                           | compat.SHM_NORESERVE | _HUGE_MASK)
 cdef int _SHMAT_FLAGS = c_shm.SHM_RDONLY | c_shm.SHM_RND | compat.SHM_EXEC
+
+
+# The result types (sysvshm/_types.py), imported at the first shmctl() that
+# returns one: importing sysvshm.mmap, or attaching a segment, needs none of them.
+cdef object _types = None
+
+
+cdef object _result_types():
+    global _types
+    if _types is None:
+        from sysvshm import _types as module
+        _types = module
+    return _types
 
 
 # -- errors ------------------------------------------------------------------
@@ -198,7 +210,7 @@ cdef object _stat(int shmid, int cmd):
         if cmd == c_ipc.IPC_STAT:
             _raise_for_id(err, shmid, "read")
         raise_oserror(err, f"no segment at index {shmid}")
-    return stat_result(
+    return _result_types().stat_result(
         shmid if cmd == c_ipc.IPC_STAT else rc, <key_t>st.key, st.uid, st.gid,
         st.cuid, st.cgid, st.mode & 0o777, st.size, st.atime, st.dtime, st.ctime,
         st.cpid, st.lpid, st.nattch, bool(st.mode & compat.SYSVSHM_SHM_DEST),
@@ -215,7 +227,7 @@ cdef object _ipc_info():
             err = errno
     if rc == -1:
         raise_oserror(err, "IPC_INFO")
-    return shminfo(si.shmmax, si.shmmin, si.shmmni, si.shmseg, si.shmall, rc)
+    return _result_types().shminfo(si.shmmax, si.shmmin, si.shmmni, si.shmseg, si.shmall, rc)
 
 
 cdef object _shm_info():
@@ -228,7 +240,7 @@ cdef object _shm_info():
             err = errno
     if rc == -1:
         raise_oserror(err, "SHM_INFO")
-    return shm_info(su.used_ids, su.shm_tot, su.shm_rss, su.shm_swp,
+    return _result_types().shm_info(su.used_ids, su.shm_tot, su.shm_rss, su.shm_swp,
                     su.swap_attempts, su.swap_successes, rc)
 
 

@@ -47,12 +47,20 @@ def test_the_inventory_is_loaded_on_first_use():
     assert [name for name in loaded if name.split(".")[0] in HEAVY] == []
 
 
-def test_the_lazy_names_are_the_inventory_functions():
+def test_the_result_types_are_loaded_on_first_use():
+    assert "sysvshm._types" not in new_modules("sysvshm.mmap")
+    assert "sysvshm._types" in new_modules("sysvshm", then="sysvshm.shmctl(0, sysvshm.IPC_INFO)")
+
+
+def test_the_lazy_names_are_the_inventory_functions_and_result_types():
     import sysvshm
-    from sysvshm import _inventory
+    from sysvshm import _inventory, _types
 
     for name in ("segments", "limits", "remove"):
         assert getattr(sysvshm, name) is getattr(_inventory, name)
+        assert name in dir(sysvshm) and name in sysvshm.__all__
+    for name in ("stat_result", "shminfo", "shm_info", "limits_result"):
+        assert getattr(sysvshm, name) is getattr(_types, name)
         assert name in dir(sysvshm) and name in sysvshm.__all__
     with pytest.raises(AttributeError, match="has no attribute 'segment'"):
         sysvshm.segment  # noqa: B018
