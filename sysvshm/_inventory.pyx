@@ -10,8 +10,8 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memset
 
 from sysvshm._errors cimport raise_oserror
+from sysvshm._shm cimport stat_result_of
 from sysvshm.includes cimport compat
-from sysvshm.includes.sys_ipc cimport key_t
 
 import os
 
@@ -91,16 +91,9 @@ def _by_index():
             raise_oserror(err, "SHM_INFO")
         if no_memory:
             raise MemoryError()
-        return [_stat_result(found[i].shmid, &found[i].st) for i in range(count)]
+        return [stat_result_of(found[i].shmid, &found[i].st) for i in range(count)]
     finally:
         free(found)
-
-
-cdef object _stat_result(int shmid, const compat.sysvshm_stat_t *st):
-    return stat_result(
-        shmid, <key_t>st.key, st.uid, st.gid, st.cuid, st.cgid, st.mode & 0o777, st.size,
-        st.atime, st.dtime, st.ctime, st.cpid, st.lpid, st.nattch,
-        bool(st.mode & compat.SYSVSHM_SHM_DEST), bool(st.mode & compat.SYSVSHM_SHM_LOCKED))
 
 
 def segments():

@@ -1,5 +1,6 @@
 from sysvshm._buffer cimport MappedBuffer
 from sysvshm.includes.sys_ipc cimport key_t
+from sysvshm.includes cimport compat
 
 
 cdef class shm(MappedBuffer):
@@ -12,3 +13,6 @@ cdef class shm(MappedBuffer):
                      bint created=*, key_t key=*) except -1
     cdef int _prefault_or_undo(self, bint created) except -1
     cdef int _populate_or_undo(self, bint write) except -1
+
+
+cdef object stat_result_of(int shmid, const compat.sysvshm_stat_t *st)

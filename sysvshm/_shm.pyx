@@ -210,11 +210,15 @@ cdef object _stat(int shmid, int cmd):
         if cmd == c_ipc.IPC_STAT:
             _raise_for_id(err, shmid, "read")
         raise_oserror(err, f"no segment at index {shmid}")
+    return stat_result_of(shmid if cmd == c_ipc.IPC_STAT else rc, &st)
+
+
+cdef object stat_result_of(int shmid, const compat.sysvshm_stat_t *st):
+    """The stat_result of a segment's struct (also the inventory's, through _shm.pxd)."""
     return _result_types().stat_result(
-        shmid if cmd == c_ipc.IPC_STAT else rc, <key_t>st.key, st.uid, st.gid,
-        st.cuid, st.cgid, st.mode & 0o777, st.size, st.atime, st.dtime, st.ctime,
-        st.cpid, st.lpid, st.nattch, bool(st.mode & compat.SYSVSHM_SHM_DEST),
-        bool(st.mode & compat.SYSVSHM_SHM_LOCKED))
+        shmid, <key_t>st.key, st.uid, st.gid, st.cuid, st.cgid, st.mode & 0o777, st.size,
+        st.atime, st.dtime, st.ctime, st.cpid, st.lpid, st.nattch,
+        bool(st.mode & compat.SYSVSHM_SHM_DEST), bool(st.mode & compat.SYSVSHM_SHM_LOCKED))
 
 
 cdef object _ipc_info():
@@ -240,8 +244,9 @@ cdef object _shm_info():
             err = errno
     if rc == -1:
         raise_oserror(err, "SHM_INFO")
-    return _result_types().shm_info(su.used_ids, su.shm_tot, su.shm_rss, su.shm_swp,
-                    su.swap_attempts, su.swap_successes, rc)
+    result_type = _result_types().shm_info
+    return result_type(su.used_ids, su.shm_tot, su.shm_rss, su.shm_swp,
+                       su.swap_attempts, su.swap_successes, rc)
 
 
 cdef int _set(int shmid, long long uid, long long gid, long long mode) except -1:
