@@ -38,7 +38,7 @@ cdef class MappedBuffer:
     cdef void _unpin(self) noexcept
     cdef int _copy(self, char *dst, const char *src, Py_ssize_t n) except -1
     cdef int _populate(self, bint write) except -1
-    cpdef void _check_closable(self) except *
+    cdef int _check_exports(self) except -1
     cdef str _repr_name(self)
     cdef str _repr_tail(self)
     cdef Py_ssize_t _check_index(self, Py_ssize_t i) except -1

@@ -230,16 +230,23 @@ cdef class MappedBuffer:
 
     def close(self):
         """Release the memory. Idempotent; BufferError while buffers are exported."""
-        self._check_closable()
+        self._check_exports()
         self._unmap()
 
-    cpdef void _check_closable(self) except *:
-        """Raise what close() raises while buffers are exported; else nothing.
-
-        The one export check of close(); sysvshm.shared_memory calls it too, to
-        refuse a close() before it hands the attach to its keep-alive list."""
+    cdef int _check_exports(self) except -1:
+        # The one export check of close(). A cdef method, so that no subclass can
+        # replace it: a Python override of a cpdef one would let close() unmap
+        # the memory under live buffers.
         if self._exports > 0:
             raise_exported()
+        return 0
+
+    def _check_closable(self):
+        """Raise what close() raises while buffers are exported; else nothing.
+
+        The same check for Python callers: sysvshm.shared_memory refuses a close()
+        with it before it hands the attach to its keep-alive list."""
+        self._check_exports()
 
     @property
     def closed(self):

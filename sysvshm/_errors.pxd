@@ -51,12 +51,13 @@ cdef inline int raise_resize_readonly() except -1:
 
 cdef inline int raise_unreserved_huge(int err, str kind, str what) except -1:
     # Allocating the huge pages of a NORESERVE mapping up front failed (*kind*:
-    # "SHM" or "MAP"; *what*: "segment" or "map"); the caller undid the mapping.
+    # "SHM" or "MAP"; *what*: "segment" or "map"); the caller, handling that
+    # error, undid the mapping. This one replaces it in the traceback.
     if err == EINVAL:
         raise OSError(EINVAL, f"{kind}_NORESERVE with {kind}_HUGETLB needs MADV_POPULATE "
-                              f"(Linux 5.14+) to allocate the pages safely")
+                              f"(Linux 5.14+) to allocate the pages safely") from None
     raise OSError(ENOMEM, f"no free huge pages for this {kind}_NORESERVE {what}: "
-                          f"reserve some with vm.nr_hugepages")
+                          f"reserve some with vm.nr_hugepages") from None
 
 
 cdef inline str memlock_hint():

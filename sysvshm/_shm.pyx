@@ -333,16 +333,13 @@ cdef class shm(MappedBuffer):
         # Huge pages without a reservation: a page that cannot be had when it is
         # first touched is a SIGBUS, so every page is allocated now, or the
         # segment is removed and OSError says why.
-        cdef int err = 0
         try:
             self._populate(write)
         except OSError as exc:
             _remove_quietly(self._shmid)
             self._unmap()
             self._initialized = False
-            err = exc.errno
-        if err:
-            raise_unreserved_huge(err, "SHM", "segment")
+            raise_unreserved_huge(exc.errno, "SHM", "segment")
         return 0
 
     cdef int _prefault_or_undo(self, bint created) except -1:
@@ -583,8 +580,8 @@ def shmget(key, size=0, flags=0):
 
     The low 9 bits of *flags* are the permission bits of a new segment, as in C.
     """
+    cdef Py_ssize_t c_size = as_ssize(size)  # first, as when it was a typed parameter
     cdef key_t k = as_key(key)
-    cdef Py_ssize_t c_size = as_ssize(size)
     cdef int c_flags = as_int(flags)
     if c_size < 0:
         raise ValueError("segment size must not be negative")

@@ -8,8 +8,29 @@ checkers. Each behaves as a namedtuple does: a tuple subclass with no
 ``__dict__``, field attributes, ``_fields``, ``_field_defaults``, ``_make``,
 ``_replace``, ``_asdict``, the same repr, pickling and ``match`` patterns.
 """
-# _operator is the C module behind operator, which would cost more than this module.
-from _operator import itemgetter
+import sys
+
+# The C field accessor namedtuple itself uses (its errors: "can't set attribute");
+# _collections is the C module behind collections, which would cost more than this
+# module.
+try:
+    from _collections import _tuplegetter
+except ImportError:  # not CPython
+    from _operator import itemgetter
+
+    def _tuplegetter(index, doc):
+        return property(itemgetter(index), doc=doc)
+
+_PY313 = sys.version_info >= (3, 13)
+# The annotation of a field that may be None: what typing.NamedTuple kept was
+# typing.Optional[int], which int | None equals (3.10+). 3.9 has no int | None, so
+# it imports typing for it, as it did before.
+if sys.version_info < (3, 10):
+    from typing import Optional
+
+    _OPTIONAL_INT = Optional[int]
+else:
+    _OPTIONAL_INT = int | None
 
 __all__ = ["stat_result", "shminfo", "shm_info", "limits_result"]
 
@@ -26,7 +47,9 @@ def _replace(self, /, **changes):
     """Return a new instance with the named fields replaced by new values."""
     result = self._make(changes.pop(name, value) for name, value in zip(self._fields, self))
     if changes:
-        raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+        # namedtuple's error, which 3.13 made a TypeError
+        raise (TypeError if _PY313 else ValueError)(
+            f"Got unexpected field names: {list(changes)!r}")
     return result
 
 
@@ -45,9 +68,10 @@ def _getnewargs(self):
     return tuple(self)
 
 
-def _named_tuple(**docs):
+def _named_tuple(flags=(), optional=(), **docs):
     """Make a class a named tuple: fields, defaults and order are its __new__'s
-    parameters; *docs* maps a field to its docstring.
+    parameters; *docs* maps a field to its docstring. Fields are annotated int,
+    those in *flags* bool, those in *optional* int or None (as the stubs say).
 
     Each class writes its own __new__ (rather than one made by exec, as namedtuple
     does: compiling costs more than all the rest) so that the signature, help() and
@@ -59,22 +83,31 @@ def _named_tuple(**docs):
         names = code.co_varnames[1:code.co_argcount]
         defaults = new.__defaults__ or ()
         new.__doc__ = f"Create new instance of {cls.__name__}({', '.join(names)})"
-        cls._fields = cls.__match_args__ = names
+        cls._fields = names
+        if sys.version_info >= (3, 10):
+            cls.__match_args__ = names  # as namedtuple: pattern matching came in 3.10
         cls._field_defaults = dict(zip(names[len(names) - len(defaults):], defaults))
         cls._make = classmethod(_make)
         cls._replace = _replace
         cls._asdict = _asdict
         cls.__repr__ = _repr
         cls.__getnewargs__ = _getnewargs
+        if _PY313:
+            cls.__replace__ = _replace  # copy.replace()
+        cls.__annotations__ = {
+            name: bool if name in flags else _OPTIONAL_INT if name in optional else int
+            for name in names}
         for index, name in enumerate(names):
-            setattr(cls, name, property(itemgetter(index),
-                                        doc=docs.pop(name, f"Alias for field number {index}")))
+            setattr(cls, name, _tuplegetter(index,
+                                            docs.pop(name, f"Alias for field number {index}")))
         assert not docs, f"{cls.__name__} has no fields {list(docs)}"
         return cls
     return decorate
 
 
 @_named_tuple(
+    flags=("removed", "locked"),
+    optional=("rss", "swap"),
     key="the key_t, signed as in C (ipcs prints it as unsigned hex)",
     mode="permission bits only (``mode & 0o777``)",
     size="shm_segsz: the size the creator asked for, not page-rounded",
@@ -129,6 +162,7 @@ class shm_info(tuple):
 
 
 @_named_tuple(
+    optional=("memlock_soft", "memlock_hard"),
     shmmax="largest segment, bytes (kernel.shmmax)",
     shmmin="smallest segment, bytes",
     shmmni="most segments in the system (kernel.shmmni)",

@@ -282,14 +282,11 @@ cdef class mmap(MappedBuffer):
         # Huge pages without a reservation: allocate them all now (or fail cleanly,
         # with nothing mapped) rather than raise SIGBUS at the first touch of a
         # page the kernel cannot supply.
-        cdef int err = 0
         try:
             self._populate(write)
         except OSError as exc:
             self._unmap()
-            err = exc.errno
-        if err:
-            raise_unreserved_huge(err, "MAP", "map")
+            raise_unreserved_huge(exc.errno, "MAP", "map")
         return 0
 
     def __dealloc__(self):

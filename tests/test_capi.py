@@ -156,6 +156,8 @@ def test_unsigned_key_spelling_is_the_same_key(free_key):
     ((IPC_PRIVATE, -1), ValueError), ((IPC_PRIVATE, 2**64), OverflowError),
     ((IPC_PRIVATE, "1"), TypeError), ((IPC_PRIVATE, 100, 2**40), OverflowError),
     ((IPC_PRIVATE, 100, 1.0), TypeError),
+    # Two bad arguments: the size is checked first (it was a typed parameter).
+    ((2**40, 1.5), TypeError), ((2**40, "1"), TypeError),
 ])
 def test_shmget_bad_arguments(args, exc):
     before = read_all_ids()

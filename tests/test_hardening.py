@@ -865,3 +865,33 @@ def test_a_reclaim_acting_on_stale_metadata_backs_off():
     finally:
         user.close()
     assert _proc.row(shmid) is None
+
+
+def test_a_subclass_cannot_switch_off_the_export_check_of_close():
+    # close() checks exports with a C-level method no subclass can replace: one
+    # that overrides the Python-visible _check_closable still gets BufferError,
+    # and the memory stays mapped under the live view (else: SIGSEGV on mv[0]).
+    out = assert_exits_cleanly("""
+        import sysvshm, sysvshm.mmap as mmap
+        class M(mmap.mmap):
+            def _check_closable(self):
+                pass
+        class S(sysvshm.shm):
+            def _check_closable(self):
+                raise RuntimeError("never called by close()")
+        for obj in (M(-1, 4096), S(size=4096)):
+            mv = memoryview(obj)
+            try:
+                obj.close()
+            except BufferError as exc:
+                print(type(obj).__name__, exc)
+            mv[0] = 1
+            mv.release()
+            if isinstance(obj, sysvshm.shm):
+                obj.remove()
+            obj.close()
+            print(type(obj).__name__, "closed", obj.closed)
+    """)
+    assert out.split("\n")[:4] == [
+        "M cannot close exported pointers exist", "M closed True",
+        "S cannot close exported pointers exist", "S closed True"], out
