@@ -77,8 +77,12 @@ def own_ids():
     return {r["shmid"] for r in rows() if ours(r, me)}
 
 
-def in_child(fn, *args):
-    """Run fn(*args) in a forked child; fail here with its traceback if it fails."""
+def in_child(fn, *args, timeout=300):
+    """Run fn(*args) in a forked child; fail here with its traceback if it fails.
+    A child still running after timeout seconds is killed and the test fails,
+    instead of hanging the run."""
+    import select
+    import time
     import traceback
 
     r, w = os.pipe()
@@ -94,8 +98,20 @@ def in_child(fn, *args):
         finally:
             os._exit(status)
     os.close(w)
-    with os.fdopen(r, "rb") as f:
-        report = f.read().decode()
+    deadline = time.monotonic() + timeout
+    chunks = []
+    with os.fdopen(r, "rb", buffering=0) as f:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([f], [], [], left)[0]:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                raise AssertionError(f"child still running after {timeout}s: killed")
+            chunk = f.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    report = b"".join(chunks).decode()
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"child died by signal {os.WTERMSIG(status)}"
     assert os.WEXITSTATUS(status) == 0, report
