@@ -82,6 +82,7 @@ def in_child(fn, *args, timeout=300):
     A child still running after timeout seconds is killed and the test fails,
     instead of hanging the run."""
     import select
+    import signal
     import time
     import traceback
 
@@ -104,9 +105,10 @@ def in_child(fn, *args, timeout=300):
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([f], [], [], left)[0]:
-                os.kill(pid, 9)
+                os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                raise AssertionError(f"child still running after {timeout}s: killed")
+                said = b"".join(chunks).decode(errors="replace")
+                raise AssertionError(f"child still running after {timeout}s: killed\n{said}")
             chunk = f.read(65536)
             if not chunk:
                 break

@@ -172,3 +172,23 @@ def test_unpickle_in_another_process_after_remove_fails_cleanly(seg):
             pickle.loads(blob)
 
     in_child(attach)
+
+
+def _sleep_for_ever():
+    import time
+    time.sleep(600)
+
+
+def test_in_child_kills_a_child_that_hangs_and_fails():
+    import time
+
+    def children():
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            return set(f.read().split())
+
+    before = children()
+    t0 = time.monotonic()
+    with pytest.raises(AssertionError, match="still running after 1s: killed"):
+        _proc.in_child(_sleep_for_ever, timeout=1)
+    assert time.monotonic() - t0 < 30
+    assert children() <= before  # killed and reaped: no zombie left behind
