@@ -1,0 +1,820 @@
+"""sysvshm.sync: locks, semaphores and atomic integers inside shared memory.
+
+Cross-process tests use a System V segment (the fixtures remove it) and run under
+fork, spawn, and in unrelated processes that find the segment by its key.  Tests
+that may crash or hang run in a child and assert its exit status.
+"""
+import multiprocessing
+import os
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import _proc
+import pytest
+
+import sysvshm
+from sysvshm import sync
+
+ALL_PLACED = [sync.Lock, sync.RLock, sync.Semaphore, sync.BoundedSemaphore,
+              sync.AtomicInt32, sync.AtomicUInt32, sync.AtomicInt64, sync.AtomicUInt64]
+LOCKS = [sync.Lock, sync.RLock]
+ATOMICS = {sync.AtomicInt32: (4, -2**31, 2**31 - 1), sync.AtomicUInt32: (4, 0, 2**32 - 1),
+           sync.AtomicInt64: (8, -2**63, 2**63 - 1), sync.AtomicUInt64: (8, 0, 2**64 - 1)}
+
+# The layout of a lock (syncops.h): the word at +8, the state at +16.
+WORD, STATE = 8, 16
+PROCS, INCREMENTS = 8, 10_000
+
+
+def create(cls, buf, offset=0, **kw):
+    return cls.create(buf, offset, **kw)
+
+
+def _word(buf, offset=0):
+    return struct.unpack_from("<Q", buf, offset + WORD)[0]
+
+
+# ---- placement -------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", ALL_PLACED)
+def test_size_and_alignment(cls):
+    assert cls.SIZE in (4, 8, 32) and cls.ALIGNMENT in (4, 8)
+    assert cls.SIZE % cls.ALIGNMENT == 0
+    buf = bytearray(cls.SIZE)
+    obj = cls.create(buf, 0)
+    assert obj.offset == 0 and obj.obj is buf
+
+
+@pytest.mark.parametrize("cls", ALL_PLACED)
+def test_every_bad_placement_raises_and_writes_nothing(cls):
+    buf = bytearray(b"\xaa" * 256)
+    before = bytes(buf)
+    bad = [
+        ((buf, -cls.ALIGNMENT), ValueError, "offset cannot be negative"),
+        ((buf, 256 - cls.SIZE + cls.ALIGNMENT), ValueError, "Buffer size too small"),
+        ((buf, 2**62), ValueError, "Buffer size too small"),
+        ((bytearray(cls.SIZE - 1), 0), ValueError, "Buffer size too small"),
+        ((buf, 1.0), TypeError, "integer"),
+        ((buf, "8"), TypeError, "integer"),
+        ((bytes(64), 0), TypeError, "writable"),
+        ((memoryview(buf).toreadonly(), 0), TypeError, "writable"),
+        ((42, 0), TypeError, "bytes-like object is required"),
+        ((memoryview(buf)[::2], 0), BufferError, "contiguous"),
+    ]
+    if cls.ALIGNMENT > 1:
+        bad.append(((buf, cls.ALIGNMENT // 2), ValueError, "misaligned"))
+    for args, exc, words in bad:
+        for make in (cls.create, cls):
+            with pytest.raises(exc, match=words):
+                make(*args)
+    assert bytes(buf) == before
+    del bad, args
+    buf.append(0)  # no export left behind by a failure (it would refuse a resize)
+
+
+def test_a_readonly_mmap_and_segment_are_refused(make_shm, tmp_path):
+    import mmap
+    path = tmp_path / "f"
+    path.write_bytes(bytes(4096))
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        with pytest.raises(TypeError, match="writable"):
+            sync.Lock.create(m, 0)
+    seg = make_shm(4096)
+    ro = sysvshm.shm(shmid=seg.shmid, access=sysvshm.ACCESS_READ)
+    with pytest.raises(TypeError, match="writable"):
+        sync.Semaphore.create(ro, 0)
+    ro.close()
+
+
+@pytest.mark.parametrize("cls", [sync.Lock, sync.RLock, sync.Semaphore,
+                                 sync.BoundedSemaphore])
+def test_attaching_to_bytes_that_are_not_one_raises(cls):
+    buf = bytearray(64)
+    with pytest.raises(ValueError, match="never initialized"):
+        cls(buf, 0)
+    buf[:] = os.urandom(64)
+    buf[0] ^= 0x01 if buf[:4] == b"svsy" else 0
+    with pytest.raises(ValueError, match="not a sysvshm.sync object"):
+        cls(buf, 0)
+    other = sync.Lock if cls is not sync.Lock else sync.Semaphore
+    other.create(buf, 0)
+    with pytest.raises(ValueError, match=f"holds an? {other.__name__}, not an? {cls.__name__}"):
+        cls(buf, 0)
+    cls.create(buf, 0)
+    buf[6] = 99  # the layout version
+    with pytest.raises(ValueError, match="layout version 99"):
+        cls(buf, 0)
+
+
+def test_a_sync_object_holds_the_segment_open(make_shm):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 64)
+    counter = sync.AtomicInt64.create(seg, 128)
+    with pytest.raises(BufferError):
+        seg.close()
+    del lock
+    with pytest.raises(BufferError):
+        seg.close()
+    del counter
+    seg.close()
+    assert seg.closed
+
+
+def test_objects_cannot_be_pickled_or_placed_twice():
+    import pickle
+    buf = bytearray(64)
+    for obj in (sync.Lock.create(buf, 0), sync.AtomicInt32.create(buf, 32)):
+        with pytest.raises(TypeError, match="cannot pickle"):
+            pickle.dumps(obj)
+        with pytest.raises(TypeError, match="placed already"):
+            obj.__init__(bytearray(64), 0)
+
+
+def test_a_new_object_is_usable_only_once_placed():
+    lock = sync.Lock.__new__(sync.Lock)
+    assert "uninitialized" in repr(lock)
+    with pytest.raises(ValueError, match="uninitialized"):
+        lock.acquire()
+    with pytest.raises(ValueError, match="uninitialized"):
+        sync.AtomicInt64.__new__(sync.AtomicInt64).load()
+
+
+# ---- Lock and RLock in one process -------------------------------------------------
+
+@pytest.mark.parametrize("cls", LOCKS)
+def test_lock_api_as_threading(cls):
+    buf = bytearray(32)
+    lock = cls.create(buf)
+    assert not lock.locked() and lock.owner is None
+    assert lock.acquire() is True
+    assert lock.locked() and lock.owner == threading.get_native_id()
+    assert cls(buf).locked()  # another object attached to the same bytes
+    lock.release()
+    assert not lock.locked()
+    with lock:
+        assert lock.locked()
+    assert not lock.locked()
+    with pytest.raises(ValueError, match="can't specify a timeout for a non-blocking call"):
+        lock.acquire(False, 1)
+    with pytest.raises(ValueError, match="timeout value must be"):
+        lock.acquire(True, -2)
+    with pytest.raises(ValueError, match="NaN"):
+        lock.acquire(timeout=float("nan"))
+    with pytest.raises(OverflowError):
+        lock.acquire(timeout=1e300)
+    with pytest.raises(TypeError):
+        lock.acquire(timeout="1")
+    assert not lock.locked()
+
+
+def test_arguments_are_refused_as_threading_refuses_them():
+    mine = sync.Lock.create(bytearray(32))
+    theirs = threading.Lock()
+    for args in [(False, 1), (True, -2), (True, float("nan")), (True, "x")]:
+        with pytest.raises(Exception) as ours:
+            mine.acquire(*args)
+        with pytest.raises(Exception) as std:
+            theirs.acquire(*args)
+        assert type(ours.value) is type(std.value)
+        assert str(ours.value) == str(std.value)
+
+
+def test_release_errors_are_threadings():
+    lock, rlock = sync.Lock.create(bytearray(32)), sync.RLock.create(bytearray(32))
+    with pytest.raises(RuntimeError, match="^release unlocked lock$"):
+        lock.release()
+    with pytest.raises(RuntimeError, match="^cannot release un-acquired lock$"):
+        rlock.release()
+
+
+@pytest.mark.parametrize("cls", LOCKS)
+def test_release_by_another_thread_is_a_runtime_error(cls):
+    lock = cls.create(bytearray(32))
+    lock.acquire()
+    errors = []
+
+    def other():
+        try:
+            lock.release()
+        except RuntimeError as e:
+            errors.append(str(e))
+        errors.append(lock.acquire(timeout=0.05))
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert errors == ["cannot release un-acquired lock", False]
+    assert lock.locked() and lock._is_owned()
+    lock.release()
+
+
+def test_rlock_reentrancy_and_count():
+    rlock = sync.RLock.create(bytearray(32))
+    for depth in range(1, 6):
+        assert rlock.acquire()
+        assert f"count={depth}" in repr(rlock)
+    for _ in range(5):
+        assert rlock.locked()
+        rlock.release()
+    assert not rlock.locked()
+    with pytest.raises(RuntimeError):
+        rlock.release()
+
+
+def test_a_lock_acquired_again_by_its_owner_refuses_to_wait_for_ever():
+    lock = sync.Lock.create(bytearray(32))
+    lock.acquire()
+    with pytest.raises(RuntimeError, match="would wait for ever"):
+        lock.acquire()
+    assert lock.acquire(False) is False
+    t0 = time.monotonic()
+    assert lock.acquire(timeout=0.1) is False
+    assert time.monotonic() - t0 >= 0.1
+    lock.release()
+
+
+@pytest.mark.parametrize("timeout", [0.05, 0.3])
+def test_timeouts_are_kept(timeout):
+    buf = bytearray(64)
+    lock = sync.Lock.create(buf)
+    sem = sync.Semaphore.create(buf, 32, value=0)
+    lock.acquire()
+    waits = []
+
+    def other():
+        for call in (lambda: lock.acquire(timeout=timeout),
+                     lambda: sem.acquire(timeout=timeout)):
+            t0 = time.monotonic()
+            waits.append((call(), time.monotonic() - t0))
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    lock.release()
+    for got, took in waits:
+        assert got is False
+        # Never early; late only by scheduling noise on a loaded machine.
+        assert timeout <= took < timeout + 1.0, took
+
+
+def test_waiting_releases_the_gil():
+    lock = sync.Lock.create(bytearray(32))
+    lock.acquire()
+    spins = [0]
+    stop = time.monotonic() + 0.5
+
+    def waiter():
+        lock.acquire(timeout=0.5)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    while time.monotonic() < stop:
+        spins[0] += 1
+    t.join()
+    lock.release()
+    assert spins[0] > 1000
+
+
+def test_a_waiter_is_woken_by_release():
+    lock = sync.Lock.create(bytearray(32))
+    lock.acquire()
+    got = []
+    t = threading.Thread(target=lambda: got.append((lock.acquire(timeout=30), time.monotonic())))
+    t.start()
+    time.sleep(0.2)
+    released = time.monotonic()
+    lock.release()
+    t.join(30)
+    assert got and got[0][0] is True
+    assert got[0][1] - released < 5  # woken, not left to time out
+    # the waiter's thread is gone holding it: the next acquirer learns
+    with pytest.raises(sync.OwnerDiedError):
+        lock.acquire(timeout=5)
+    lock.mark_consistent()
+    lock.release()
+
+
+# ---- owner death -----------------------------------------------------------------
+
+def test_a_thread_that_dies_holding_a_lock_is_found():
+    lock = sync.Lock.create(bytearray(32))
+    t = threading.Thread(target=lock.acquire)
+    t.start()
+    t.join()
+    assert lock.locked()
+    with pytest.raises(sync.OwnerDiedError, match="died holding it"):
+        lock.acquire(timeout=5)
+    assert lock._is_owned()  # held by the caller, for repair
+    lock.mark_consistent()
+    lock.release()
+    assert lock.acquire(timeout=1)
+    lock.release()
+
+
+def test_release_without_repair_makes_the_lock_unusable_everywhere():
+    buf = bytearray(32)
+    lock = sync.Lock.create(buf)
+    t = threading.Thread(target=lock.acquire)
+    t.start()
+    t.join()
+    with pytest.raises(sync.OwnerDiedError):
+        lock.acquire()
+    lock.release()  # without mark_consistent()
+    for attempt in (lambda: lock.acquire(), lambda: sync.Lock(buf).acquire(False),
+                    lambda: lock.acquire(timeout=0.1)):
+        with pytest.raises(sync.NotRecoverableError, match="not recoverable"):
+            attempt()
+        assert not lock.locked()
+    sync.Lock.create(buf)  # made anew, it works
+    assert lock.acquire(timeout=1)
+    lock.release()
+
+
+def test_mark_consistent_needs_the_lock_and_a_dead_owner():
+    lock = sync.Lock.create(bytearray(32))
+    with pytest.raises(RuntimeError, match="without holding it"):
+        lock.mark_consistent()
+    with lock:
+        with pytest.raises(RuntimeError, match="no owner died"):
+            lock.mark_consistent()
+
+
+def _hold_and_report(buf, offset, w, half_write=False):
+    lock = sync.Lock(buf, offset)
+    lock.acquire()
+    if half_write:
+        buf[200:204] = b"HALF"
+    os.write(w, b"held")
+    time.sleep(600)
+
+
+def _forked(target, *args):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            target(*args)
+        finally:
+            os._exit(1)
+    return _proc.started(pid)
+
+
+@pytest.mark.parametrize("reap", [True, False], ids=["reaped", "zombie"])
+def test_kill_9_of_a_holder_is_found_by_the_next_acquirer(make_shm, reap):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 64)
+    r, w = os.pipe()
+    pid = _forked(_hold_and_report, seg, 64, w, True)
+    try:
+        assert os.read(r, 4) == b"held"
+        assert lock.owner is not None and lock.owner != threading.get_native_id()
+        os.kill(pid, signal.SIGKILL)
+        if reap:
+            os.waitpid(pid, 0)
+        else:
+            while _proc_state(pid) != "Z":
+                time.sleep(0.01)
+        t0 = time.monotonic()
+        with pytest.raises(sync.OwnerDiedError):
+            lock.acquire(timeout=10)
+        assert time.monotonic() - t0 < 10
+        assert seg[200:204] == b"HALF"
+        seg[200:204] = b"GOOD"  # repaired
+        lock.mark_consistent()
+        lock.release()
+        with lock:
+            assert seg[200:204] == b"GOOD"
+    finally:
+        os.close(r)
+        os.close(w)
+        if not reap:
+            os.waitpid(pid, 0)
+        del lock
+
+
+def _proc_state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_and_report(buf, offset, q):
+    lock = sync.Lock(buf, offset)
+    try:
+        lock.acquire(timeout=30)
+        q.put("acquired")
+    except sync.OwnerDiedError:
+        lock.mark_consistent()
+        lock.release()
+        q.put("owner died")
+
+
+def test_a_blocked_waiter_learns_of_a_kill_9_within_its_timeout(make_shm):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 0)
+    ctx = multiprocessing.get_context("fork")
+    r, w = os.pipe()
+    holder = _forked(_hold_and_report, seg, 0, w)
+    q = ctx.Queue()
+    waiter = ctx.Process(target=_wait_and_report, args=(seg, 0, q))
+    try:
+        assert os.read(r, 4) == b"held"
+        waiter.start()
+        time.sleep(0.3)  # the waiter sleeps on the word
+        os.kill(holder, signal.SIGKILL)
+        os.waitpid(holder, 0)
+        assert q.get(timeout=20) == "owner died"
+        waiter.join(20)
+        assert waiter.exitcode == 0
+        assert lock.acquire(timeout=5)
+        lock.release()
+    finally:
+        if waiter.is_alive():
+            waiter.kill()
+        os.close(r)
+        os.close(w)
+        del lock
+
+
+def test_a_live_owner_with_another_start_time_is_a_dead_one():
+    # A thread id the kernel handed to a new thread after the owner died: the
+    # start time in the word does not match, so the owner is dead.
+    buf = bytearray(32)
+    lock = sync.Lock.create(buf)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with open(f"/proc/{sleeper.pid}/stat") as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        struct.pack_into("<Q", buf, WORD, ((start + 1) & 0xFFFFFFFF) << 32 | sleeper.pid)
+        with pytest.raises(sync.OwnerDiedError, match=f"thread {sleeper.pid}"):
+            lock.acquire(timeout=2)
+        lock.mark_consistent()
+        lock.release()
+        # With its own start time it is alive: wait, and time out.
+        struct.pack_into("<Q", buf, WORD, (start & 0xFFFFFFFF) << 32 | sleeper.pid)
+        assert lock.acquire(timeout=0.3) is False
+        assert lock.acquire(False) is False
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def _hold_in_a_new_pid_namespace(buf, w):
+    _proc.unshare(_proc.CLONE_NEWPID)
+    pid = os.fork()
+    if pid == 0:  # pid 1 of a new namespace
+        lock = sync.Lock(buf, 0)
+        lock.acquire()
+        os.write(w, f"{lock.owner} ".encode())
+        time.sleep(600)
+        os._exit(0)
+    os.write(w, f"{pid} ".encode())  # its pid out here
+    os.waitpid(pid, 0)
+    os._exit(0)
+
+
+@pytest.mark.root(reason="unshares the pid namespace in a child")
+def test_an_owner_in_another_pid_namespace_is_never_judged_dead(make_shm):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 0)
+    r, w = os.pipe()
+    pid = _forked(_hold_in_a_new_pid_namespace, seg, w)
+    holder = None
+    try:
+        words = b""
+        while words.count(b" ") < 2:
+            words += os.read(r, 40)
+        owner, holder = sorted(int(x) for x in words.split())
+        assert owner == 1 and lock.owner == 1  # its id in its own namespace
+        assert lock.acquire(timeout=0.5) is False  # waits; never a false "owner died"
+    finally:
+        if holder:
+            os.kill(holder, signal.SIGKILL)  # then its parent reaps it and exits
+        else:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(r)
+        os.close(w)
+        del lock
+
+
+# ---- many processes --------------------------------------------------------------
+
+def _count_under_lock(buf, offset, n):
+    lock = sync.Lock(buf, offset)
+    view = memoryview(buf).cast("B")[offset + 32:offset + 40].cast("Q")
+    for _ in range(n):
+        with lock:
+            view[0] += 1  # a plain read-modify-write: only the lock makes it exact
+    view.release()
+
+
+def _count_atomically(buf, offset, n):
+    counter = sync.AtomicInt64(buf, offset)
+    for _ in range(n):
+        counter.add(1)
+
+
+def _run_all(method, target, buf, offset, n):
+    ctx = multiprocessing.get_context(method)
+    procs = [ctx.Process(target=target, args=(buf, offset, n)) for _ in range(PROCS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    alive = [p for p in procs if p.is_alive()]
+    for p in alive:
+        p.kill()
+    assert not alive, "a counting process did not finish in 120 s"
+    assert [p.exitcode for p in procs] == [0] * PROCS
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_processes_count_exactly_under_a_lock(make_shm, method):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 64)
+    _run_all(method, _count_under_lock, seg, 64, INCREMENTS)
+    assert struct.unpack_from("Q", seg, 96)[0] == PROCS * INCREMENTS
+    assert not lock.locked()
+    del lock
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_processes_count_exactly_with_atomic_add(make_shm, method):
+    seg = make_shm(4096)
+    counter = sync.AtomicInt64.create(seg, 64)
+    _run_all(method, _count_atomically, seg, 64, INCREMENTS)
+    assert counter.load() == PROCS * INCREMENTS
+    del counter
+
+
+_BY_KEY = """
+import sys
+import sysvshm
+from sysvshm import sync
+seg = sysvshm.shm({key})  # found by its key: nothing inherited
+lock, counter = sync.Lock(seg, 0), sync.AtomicUInt32(seg, 32)
+plain = memoryview(seg)[40:48].cast("Q")
+for _ in range({n}):
+    with lock:
+        plain[0] += 1
+    counter.add(1)
+plain.release()
+del lock, counter
+seg.close()
+"""
+
+
+def test_unrelated_processes_that_found_the_segment_by_key(free_key):
+    seg = sysvshm.shm(free_key, 4096, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL)
+    lock = sync.Lock.create(seg, 0)
+    counter = sync.AtomicUInt32.create(seg, 32)
+    code = _BY_KEY.format(key=free_key, n=INCREMENTS)
+    procs = [_proc.started(subprocess.Popen([sys.executable, "-c", code], cwd="/",
+                                             stderr=subprocess.PIPE, text=True))
+             for _ in range(PROCS)]
+    try:
+        errors = [p.communicate(timeout=180)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * PROCS, errors
+        assert counter.load() == PROCS * INCREMENTS
+        assert struct.unpack_from("Q", seg, 40)[0] == PROCS * INCREMENTS
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        del lock, counter
+        seg.close()
+
+
+# ---- semaphores ------------------------------------------------------------------
+
+def test_semaphore_api_as_threading():
+    buf = bytearray(64)
+    sem = sync.Semaphore.create(buf, 0, value=2)
+    assert sem.value == 2 and sync.Semaphore(buf, 0).value == 2
+    assert sem.acquire() and sem.acquire()
+    assert sem.acquire(False) is False and sem.acquire(timeout=0) is False
+    assert sem.acquire(timeout=-5) is False  # as threading: a negative timeout is zero
+    sem.release(2)
+    assert sem.value == 2
+    with sem:
+        assert sem.value == 1
+    with pytest.raises(ValueError, match="^can't specify timeout for non-blocking acquire$"):
+        sem.acquire(False, 1)
+    with pytest.raises(ValueError, match="^n must be one or more$"):
+        sem.release(0)
+    with pytest.raises(ValueError, match="^semaphore initial value must be >= 0$"):
+        sync.Semaphore.create(buf, 32, value=-1)
+    with pytest.raises(ValueError, match="<= 2147483647"):
+        sync.Semaphore.create(buf, 32, value=2**31)
+
+
+def test_semaphore_bounds():
+    buf = bytearray(64)
+    sem = sync.BoundedSemaphore.create(buf, 0, value=2)
+    with pytest.raises(ValueError, match="^Semaphore released too many times$"):
+        sem.release()
+    assert sem.acquire() and sem.acquire()
+    with pytest.raises(ValueError, match="too many"):
+        sem.release(3)
+    assert sem.value == 0  # a refused release changes nothing
+    sem.release(2)
+    assert sync.BoundedSemaphore(buf, 0).value == 2
+    plain = sync.Semaphore.create(buf, 32, value=2**31 - 1)
+    with pytest.raises(OverflowError):
+        plain.release()
+    with pytest.raises(OverflowError):
+        sync.Semaphore.create(bytearray(32), 0, value=0).release(2**40)
+
+
+def test_release_n_wakes_n_waiters():
+    sem = sync.Semaphore.create(bytearray(32), 0, value=0)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(sem.acquire(timeout=30)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    sem.release(3)
+    for t in threads:
+        t.join(30)
+    assert got == [True] * 3 and sem.value == 0
+
+
+def _take_and_give(buf, n):
+    sem = sync.BoundedSemaphore(buf, 0)
+    inside = sync.AtomicInt32(buf, 32)
+    most = sync.AtomicInt32(buf, 36)
+    for _ in range(n):
+        with sem:
+            now = inside.add(1) + 1
+            old = most.load()
+            while now > old and not most.compare_exchange(old, now):
+                old = most.load()
+            inside.sub(1)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_semaphore_bounds_how_many_processes_are_inside(make_shm, method):
+    seg = make_shm(4096)
+    sem = sync.BoundedSemaphore.create(seg, 0, value=2)
+    inside, most = sync.AtomicInt32.create(seg, 32), sync.AtomicInt32.create(seg, 36)
+    ctx = multiprocessing.get_context(method)
+    procs = [ctx.Process(target=_take_and_give, args=(seg, 2000)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    assert 1 <= most.load() <= 2 and inside.load() == 0 and sem.value == 2
+    del sem, inside, most
+
+
+# ---- atomic integers -------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", list(ATOMICS))
+def test_atomic_operations_and_wrap_around(cls):
+    size, low, high = ATOMICS[cls]
+    buf = bytearray(16)
+    a = cls.create(buf, 8, value=5)
+    assert a.load() == 5 and int(a) == 5
+    assert a.add(3) == 5 and a.load() == 8
+    assert a.sub() == 8 and a.load() == 7
+    assert a.exchange(1) == 7 and a.load() == 1
+    assert a.compare_exchange(1, 9) is True and a.load() == 9
+    assert a.compare_exchange(1, 10) is False and a.load() == 9
+    a.store(high)
+    assert a.add(1) == high and a.load() == low  # wraps, as in C
+    assert a.sub(1) == low and a.load() == high
+    for bad in (low - 1, high + 1):
+        for op in (a.store, a.add, a.exchange, lambda v: cls.create(buf, 8, value=v)):
+            with pytest.raises(OverflowError, match=f"holds {low} to {high}"):
+                op(bad)
+    assert a.load() == high  # refused values change nothing
+    with pytest.raises(TypeError):
+        a.store(1.0)
+    assert cls(buf, 8).load() == high  # attaching reads what is there
+    fmt = {(4, True): "<i", (4, False): "<I", (8, True): "<q", (8, False): "<Q"}
+    assert struct.unpack_from(fmt[size, low < 0], buf, 8)[0] == high
+
+
+@pytest.mark.parametrize("cls", list(ATOMICS))
+def test_wait_returns_at_once_when_the_value_differs_and_times_out_otherwise(cls):
+    a = cls.create(bytearray(8), 0, value=3)
+    assert a.wait(4, timeout=5) is True
+    t0 = time.monotonic()
+    assert a.wait(3, timeout=0.2) is False
+    assert time.monotonic() - t0 >= 0.2
+    assert a.notify() == 0 and a.notify_all() == 0
+    with pytest.raises(ValueError):
+        a.notify(-1)
+
+
+def test_wait_sees_a_change_in_the_high_half_of_a_64_bit_integer():
+    a = sync.AtomicUInt64.create(bytearray(8), 0, value=1)
+    threading.Timer(0.1, lambda: a.store(1 | 1 << 40)).start()  # no notify: the slice sees it
+    assert a.wait(1, timeout=10) is True and a.load() == 1 | 1 << 40
+
+
+def _sleep_until_changed(buf, q):
+    a = sync.AtomicInt32(buf, 0)
+    q.put("waiting")
+    q.put(a.wait(0, timeout=60))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_notify_wakes_sleepers_in_other_processes(make_shm, method):
+    seg = make_shm(4096)
+    a = sync.AtomicInt32.create(seg, 0)
+    ctx = multiprocessing.get_context(method)
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_sleep_until_changed, args=(seg, q)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        assert q.get(timeout=60) == "waiting"
+    woke = 0
+    deadline = time.monotonic() + 30
+    while woke < 3 and time.monotonic() < deadline:  # until all three sleep in the kernel
+        time.sleep(0.05)
+        woke = len(_futex_sleepers(procs))
+    a.store(1)
+    assert a.notify_all() >= 0
+    assert [q.get(timeout=10) for _ in procs] == [True] * 3
+    for p in procs:
+        p.join(10)
+        assert p.exitcode == 0
+    del a
+
+
+def _futex_sleepers(procs):
+    out = []
+    for p in procs:
+        try:
+            with open(f"/proc/{p.pid}/wchan") as f:
+                if "futex" in f.read():
+                    out.append(p.pid)
+        except OSError:
+            pass
+    return out
+
+
+# ---- signals ---------------------------------------------------------------------
+
+_CTRL_C = """
+import sys, threading, time
+from sysvshm import sync
+buf = bytearray(64)
+lock = sync.Lock.create(buf, 0)
+sem = sync.Semaphore.create(buf, 32, value=0)
+atom = sync.AtomicInt32.create(buf, 40)
+
+def hold():
+    lock.acquire()
+    time.sleep(600)
+
+threading.Thread(target=hold, daemon=True).start()
+while not lock.locked():
+    pass
+print("ready", flush=True)
+for wait in (lambda: lock.acquire(), lambda: sem.acquire(), lambda: atom.wait(0)):
+    try:
+        wait()
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_a_blocked_wait():
+    with subprocess.Popen([sys.executable, "-c", _CTRL_C], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd="/") as proc:
+        try:
+            assert proc.stdout.readline() == "ready\n"
+            for _ in range(3):
+                time.sleep(0.3)
+                proc.send_signal(signal.SIGINT)
+                assert proc.stdout.readline() == "interrupted\n"
+            assert proc.wait(30) == 0, proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_a_signal_handler_runs_while_a_thread_waits():
+    lock = sync.Lock.create(bytearray(32))
+    t = threading.Thread(target=lock.acquire)
+    t.start()
+    t.join()
+    seen = []
+    old = signal.signal(signal.SIGUSR1, lambda *a: seen.append(1))
+    try:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        sem = sync.Semaphore.create(bytearray(32), 0, value=0)
+        assert sem.acquire(timeout=1) is False
+        assert seen == [1]
+    finally:
+        signal.signal(signal.SIGUSR1, old)
