@@ -818,3 +818,217 @@ def test_a_signal_handler_runs_while_a_thread_waits():
         assert seen == [1]
     finally:
         signal.signal(signal.SIGUSR1, old)
+
+
+# ---- no system call when uncontended --------------------------------------------
+
+_UNCONTENDED = """
+import os
+from sysvshm import sync
+lock, rlock = sync.Lock.create(bytearray(32)), sync.RLock.create(bytearray(32))
+sem = sync.Semaphore.create(bytearray(32), 0, value=1)
+atom = sync.AtomicInt64.create(bytearray(8))
+with lock, rlock, sem:  # the first use reads the thread's identity
+    pass
+def loop():
+    for _ in range(1000):
+        with lock:
+            with rlock:
+                with rlock:
+                    atom.add(1)
+        with sem:
+            atom.compare_exchange(0, 1)
+loop()  # warm
+try:
+    os.close(-12345)  # markers strace shows
+except OSError:
+    pass
+loop()
+try:
+    os.close(-54321)
+except OSError:
+    pass
+"""
+
+
+@pytest.mark.skipif(not __import__("shutil").which("strace"), reason="needs strace")
+def test_uncontended_operations_make_no_system_call(tmp_path):
+    out = tmp_path / "trace"
+    subprocess.run(["strace", "-o", str(out), sys.executable, "-c", _UNCONTENDED],
+                   check=True, cwd="/", timeout=120)
+    lines = out.read_text().splitlines()
+    start = next(i for i, x in enumerate(lines) if "close(-12345)" in x)
+    end = next(i for i, x in enumerate(lines) if "close(-54321)" in x)
+    assert lines[start + 1:end] == []
+
+
+# ---- threads, forks, and closing under a lock -------------------------------------
+
+@pytest.mark.parametrize("cls", LOCKS)
+def test_threads_count_exactly(cls):
+    lock = cls.create(bytearray(32))
+    box = [0]
+
+    def work():
+        for _ in range(5000):
+            with lock:
+                v = box[0]
+                time.sleep(0) if v % 997 == 0 else None
+                box[0] = v + 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert box[0] == 20000 and not lock.locked()
+
+
+def test_closing_the_segment_under_waiting_threads_is_refused(make_shm):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 0)
+    atom = sync.AtomicInt32.create(seg, 64)
+    lock.acquire()
+    stop = threading.Event()
+    refused = []
+
+    def closer():
+        while not stop.is_set():
+            try:
+                seg.close()
+            except BufferError:
+                refused.append(1)
+            try:
+                seg.resize(8192)
+            except (BufferError, OSError, ValueError):
+                pass
+
+    threads = [threading.Thread(target=lambda: lock.acquire(timeout=0.5)),
+               threading.Thread(target=lambda: atom.wait(0, timeout=0.5)),
+               threading.Thread(target=closer)]
+    for t in threads:
+        t.start()
+    threads[0].join()
+    threads[1].join()
+    stop.set()
+    threads[2].join()
+    assert refused and not seg.closed
+    lock.release()
+    del lock, atom
+    seg.close()
+
+
+def _in_forked_child_of_a_holder(buf):
+    lock = sync.Lock(buf, 0)
+    assert lock.locked()
+    try:
+        lock.release()
+    except RuntimeError as e:
+        assert str(e) == "cannot release un-acquired lock"
+    else:
+        raise AssertionError("a forked child released its parent's lock")
+    assert lock.acquire(timeout=0.2) is False  # the parent lives: no "owner died"
+
+
+def test_a_forked_child_does_not_own_its_parents_lock(make_shm):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 0)
+    lock.acquire()
+    try:
+        _proc.in_child(_in_forked_child_of_a_holder, seg)
+        assert lock._is_owned()
+    finally:
+        lock.release()
+        del lock
+
+
+def _child_uses_its_own_identity(buf):
+    lock = sync.Lock(buf, 0)
+    with lock:  # the child's thread id, not the parent's cached one
+        assert lock.owner == threading.get_native_id() == os.getpid()
+
+
+def test_a_forked_child_acquires_as_itself(make_shm):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 0)
+    with lock:
+        pass  # the parent's identity is cached now
+    _proc.in_child(_child_uses_its_own_identity, seg)
+    assert not lock.locked()
+    del lock
+
+
+# ---- bytes another process scribbled ---------------------------------------------
+
+def _scribbled_lock_never_crashes_or_blocks_past_its_timeout(seed):
+    import random
+
+    rng = random.Random(seed)
+    buf = bytearray(64)
+    for round in range(400):
+        cls = rng.choice([sync.Lock, sync.RLock])
+        lock = cls.create(buf, 0)
+        if rng.random() < 0.5:
+            lock.acquire()
+        n = rng.randrange(1, 9)
+        pos = rng.randrange(8, 33 - n)  # anything after the header
+        buf[pos:pos + n] = rng.randbytes(n)
+        t0 = time.monotonic()
+        for op in (lambda: lock.acquire(timeout=0.01), lock.release, lock.locked,
+                   lambda: lock.acquire(False), lock.mark_consistent, repr):
+            try:
+                op() if op is not repr else repr(lock)
+            except (RuntimeError, sync.OwnerDiedError, sync.NotRecoverableError):
+                pass
+        assert time.monotonic() - t0 < 5, "a waiter's timeout did not hold"
+        sem = rng.choice([sync.Semaphore, sync.BoundedSemaphore]).create(buf, 32, value=1)
+        pos = rng.randrange(40, 61)
+        buf[pos:pos + 4] = rng.randbytes(4)
+        for op in (lambda: sem.acquire(timeout=0.01), lambda: sem.release(),
+                   lambda: sem.release(2**31 - 1)):
+            try:
+                op()
+            except (ValueError, OverflowError):
+                pass
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_scribbled_bytes_give_errors_or_timeouts_never_a_crash(seed):
+    _proc.in_child(_scribbled_lock_never_crashes_or_blocks_past_its_timeout, seed)
+
+
+def _scribble_while_others_wait(buf, stop):
+    import random
+
+    rng = random.Random(1)
+    while not stop.value:
+        struct.pack_into("<Q", buf, WORD, rng.getrandbits(64))
+        struct.pack_into("<I", buf, 32 + 8, rng.getrandbits(32))
+
+
+def test_a_process_scribbling_the_words_cannot_hold_a_waiter_past_its_timeout(make_shm):
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 0)
+    sem = sync.Semaphore.create(seg, 32, value=0)
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Value("b", 0, lock=False)
+    vandal = ctx.Process(target=_scribble_while_others_wait, args=(seg, stop))
+    vandal.start()
+    try:
+        for _ in range(20):
+            t0 = time.monotonic()
+            for op in (lambda: lock.acquire(timeout=0.05), lambda: sem.acquire(timeout=0.05)):
+                try:
+                    if op():
+                        try:
+                            lock.release()
+                        except RuntimeError:
+                            pass  # the vandal took it from us: an error, not a crash
+                except (sync.OwnerDiedError, sync.NotRecoverableError, RuntimeError):
+                    pass
+            assert time.monotonic() - t0 < 5
+    finally:
+        stop.value = 1
+        vandal.join(10)
+        del lock, sem
+    assert vandal.exitcode == 0
