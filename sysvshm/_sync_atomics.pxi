@@ -157,7 +157,9 @@ cdef class _Atomic(_Placed):
 
 @cython.final
 cdef class AtomicInt32(_Atomic):
-    """A signed 32-bit integer at an offset of a writable buffer, with atomic
+    """AtomicInt32(buf, offset=0)
+
+    A signed 32-bit integer at an offset of a writable buffer, with atomic
     operations and wait()/notify() across processes."""
     SIZE = 4
     ALIGNMENT = 4
@@ -168,7 +170,9 @@ cdef class AtomicInt32(_Atomic):
 
 @cython.final
 cdef class AtomicUInt32(_Atomic):
-    """An unsigned 32-bit AtomicInt32."""
+    """AtomicUInt32(buf, offset=0)
+
+    An unsigned 32-bit atomic integer, as AtomicInt32."""
     SIZE = 4
     ALIGNMENT = 4
 
@@ -178,7 +182,9 @@ cdef class AtomicUInt32(_Atomic):
 
 @cython.final
 cdef class AtomicInt64(_Atomic):
-    """A signed 64-bit AtomicInt32."""
+    """AtomicInt64(buf, offset=0)
+
+    A signed 64-bit atomic integer, as AtomicInt32."""
     SIZE = 8
     ALIGNMENT = 8
 
@@ -188,7 +194,9 @@ cdef class AtomicInt64(_Atomic):
 
 @cython.final
 cdef class AtomicUInt64(_Atomic):
-    """An unsigned 64-bit AtomicInt32."""
+    """AtomicUInt64(buf, offset=0)
+
+    An unsigned 64-bit atomic integer, as AtomicInt32."""
     SIZE = 8
     ALIGNMENT = 8
 

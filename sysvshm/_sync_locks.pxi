@@ -173,7 +173,9 @@ cdef class _LockBase(_Placed):
 
 @cython.final
 cdef class Lock(_LockBase):
-    """A robust, process-shared lock at an offset of a writable buffer.
+    """Lock(buf, offset=0)
+
+    A robust, process-shared lock at an offset of a writable buffer.
 
     ``Lock.create(buf, offset)`` makes one; ``Lock(buf, offset)`` attaches to one
     made elsewhere.  The API of threading.Lock, except that the thread that
@@ -185,7 +187,9 @@ cdef class Lock(_LockBase):
 
 @cython.final
 cdef class RLock(_LockBase):
-    """A reentrant robust, process-shared lock: threading.RLock's API, placed as
+    """RLock(buf, offset=0)
+
+    A reentrant robust, process-shared lock: threading.RLock's API, placed as
     Lock is."""
 
     def __cinit__(self):
@@ -288,7 +292,9 @@ cdef class _SemaphoreBase(_Placed):
 
 @cython.final
 cdef class Semaphore(_SemaphoreBase):
-    """A process-shared counting semaphore at an offset of a writable buffer:
+    """Semaphore(buf, offset=0)
+
+    A process-shared counting semaphore at an offset of a writable buffer:
     threading.Semaphore's API, placed as Lock is."""
 
     def __cinit__(self):
@@ -297,7 +303,9 @@ cdef class Semaphore(_SemaphoreBase):
 
 @cython.final
 cdef class BoundedSemaphore(_SemaphoreBase):
-    """A Semaphore whose release() refuses to pass the value it was created
+    """BoundedSemaphore(buf, offset=0)
+
+    A Semaphore whose release() refuses to pass the value it was created
     with (ValueError), as threading.BoundedSemaphore."""
 
     def __cinit__(self):
