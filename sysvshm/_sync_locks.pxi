@@ -44,17 +44,20 @@ cdef class _LockBase(_Placed):
         """Acquire the lock, as threading.Lock.acquire(): True once held, False if
         *timeout* seconds passed first (or, not *blocking*, if it is held).  Raises
         OwnerDiedError, with the lock held, if its owner died holding it."""
+        return self._acquire(blocking, timeout)
+
+    cdef object _acquire(self, object blocking, object timeout):
         cdef int64_t until = _lock_deadline(blocking, timeout)
         self._check_placed()
         cdef uint64_t me = sv_self_word(self._ns)
+        if sv_lock_try(self._l, me):  # the fast path: one compare-and-swap
+            return self._acquired(SV_ACQUIRED, 0)
         if sv_lock_owned(self._l, me):
             if self._kind == KIND_RLOCK:
                 return self._reenter()
             if until == FOREVER:
                 raise RuntimeError("cannot acquire a Lock this thread holds: it would "
                                    "wait for ever (an RLock can be acquired again)")
-        if sv_lock_try(self._l, me):
-            return self._acquired(SV_ACQUIRED, 0)
         cdef int r, err
         cdef uint64_t dead = 0
         cdef int64_t end
@@ -69,33 +72,34 @@ cdef class _LockBase(_Placed):
                 return False
 
     cdef object _reenter(self):
-        cdef uint32_t count = sv_load_u32(&self._l.count)
+        cdef uint32_t count = sv_peek(&self._l.count)
         if count == 0xFFFFFFFF:
             raise OverflowError("Internal lock count overflowed")
-        sv_store_u32(&self._l.count, count + 1)
+        sv_poke(&self._l.count, count + 1)
         return True
 
     cdef object _acquired(self, int how, uint64_t dead):
         # The lock is ours; what state did the last owner leave it in?
-        cdef uint32_t state = sv_load_u32(&self._l.state)
-        sv_store_u32(&self._l.count, 1)
+        cdef uint32_t state = sv_peek(&self._l.state)
+        if self._kind == KIND_RLOCK:
+            sv_poke(&self._l.count, 1)
+        if how == SV_ACQUIRED and state == SV_CONSISTENT:
+            return True
         if how == SV_TOOK_DEAD or state == SV_OWNER_DIED:
-            sv_store_u32(&self._l.state, SV_OWNER_DIED)
+            sv_poke(&self._l.state, SV_OWNER_DIED)
             who = f"thread {dead & SV_TID_MASK}" if how == SV_TOOK_DEAD else "a thread"
             raise OwnerDiedError(
                 f"the owner of this {type(self).__name__} ({who}) died holding it; this "
                 "thread holds it now: repair what it protects, then call "
                 "mark_consistent() and release()")
-        if state != SV_CONSISTENT:
-            self._release_word(1)
-            if state == SV_NOT_RECOVERABLE:
-                raise NotRecoverableError(
-                    f"this {type(self).__name__} is not recoverable: it was released after "
-                    "its owner died, without mark_consistent(); create() a new one")
-            raise NotRecoverableError(f"this {type(self).__name__}'s state word holds "
-                                      f"{state}, which no lock writes: the bytes were "
-                                      "overwritten; create() a new one")
-        return True
+        self._release_word(1)
+        if state == SV_NOT_RECOVERABLE:
+            raise NotRecoverableError(
+                f"this {type(self).__name__} is not recoverable: it was released after "
+                "its owner died, without mark_consistent(); create() a new one")
+        raise NotRecoverableError(f"this {type(self).__name__}'s state word holds "
+                                  f"{state}, which no lock writes: the bytes were "
+                                  "overwritten; create() a new one")
 
     cdef int _release_word(self, int wake_all) except -1:
         cdef int r = sv_lock_release(self._l, sv_self_word(self._ns), wake_all)
@@ -109,20 +113,25 @@ cdef class _LockBase(_Placed):
         """Release the lock; only the thread that holds it may.  If its previous
         owner died and mark_consistent() was not called, the lock becomes
         unusable (NotRecoverableError for every later acquire)."""
+        self._release()
+
+    cdef int _release(self) except -1:
         self._check_placed()
-        cdef uint64_t me = sv_self_word(self._ns)
         cdef uint32_t count
-        if sv_lock_owned(self._l, me):
-            count = sv_load_u32(&self._l.count)
-            if self._kind == KIND_RLOCK and count > 1:
-                sv_store_u32(&self._l.count, count - 1)
-                return
-            sv_store_u32(&self._l.count, 0)
-            if sv_load_u32(&self._l.state) == SV_OWNER_DIED:
-                sv_store_u32(&self._l.state, SV_NOT_RECOVERABLE)
-                self._release_word(1)
-                return
-        self._release_word(0)
+        if self._kind == KIND_LOCK and sv_peek(&self._l.state) == SV_CONSISTENT:
+            return self._release_word(0)  # the fast path: one exchange
+        if not sv_lock_owned(self._l, sv_self_word(self._ns)):
+            return self._release_word(0)  # raises
+        if self._kind == KIND_RLOCK:
+            count = sv_peek(&self._l.count)
+            if count > 1:
+                sv_poke(&self._l.count, count - 1)
+                return 0
+            sv_poke(&self._l.count, 0)
+        if sv_peek(&self._l.state) == SV_OWNER_DIED:
+            sv_poke(&self._l.state, SV_NOT_RECOVERABLE)
+            return self._release_word(1)
+        return self._release_word(0)
 
     def mark_consistent(self):
         """After OwnerDiedError: declare what the lock protects repaired, so that
@@ -130,9 +139,9 @@ cdef class _LockBase(_Placed):
         self._check_placed()
         if not sv_lock_owned(self._l, sv_self_word(self._ns)):
             raise RuntimeError("cannot mark a lock consistent without holding it")
-        if sv_load_u32(&self._l.state) != SV_OWNER_DIED:
+        if sv_peek(&self._l.state) != SV_OWNER_DIED:
             raise RuntimeError("the lock is consistent: no owner died holding it")
-        sv_store_u32(&self._l.state, SV_CONSISTENT)
+        sv_poke(&self._l.state, SV_CONSISTENT)
 
     def locked(self):
         """Whether some thread holds the lock."""
@@ -152,10 +161,10 @@ cdef class _LockBase(_Placed):
         return bool(sv_lock_owned(self._l, sv_self_word(self._ns)))
 
     def __enter__(self):
-        return self.acquire()
+        return self._acquire(True, -1)
 
     def __exit__(self, *exc):
-        self.release()
+        self._release()
 
     def __repr__(self):
         if not self._has_view:
@@ -166,7 +175,7 @@ cdef class _LockBase(_Placed):
         if owner is not None:
             extra = f" owner={owner}"
             if self._kind == KIND_RLOCK:
-                extra += f" count={sv_load_u32(&self._l.count)}"
+                extra += f" count={sv_peek(&self._l.count)}"
         return (f"<{held} sysvshm.sync.{type(self).__name__} object{extra} "
                 f"offset={self.offset} at {id(self):#x}>")
 
@@ -265,10 +274,14 @@ cdef class _SemaphoreBase(_Placed):
         if count < 1:
             raise ValueError("n must be one or more")
         self._check_placed()
-        if count > SEM_VALUE_MAX or sv_sem_post(self._s, <uint32_t>count, self._bound):
+        self._post(SEM_VALUE_MAX + 1 if count > SEM_VALUE_MAX else <uint32_t>count)
+
+    cdef int _post(self, uint32_t n) except -1:
+        if sv_sem_post(self._s, n, self._bound):
             if self._kind == KIND_BOUNDED:
                 raise ValueError("Semaphore released too many times")
             raise OverflowError(f"the semaphore's value would pass {SEM_VALUE_MAX}")
+        return 0
 
     @property
     def value(self):
@@ -277,10 +290,12 @@ cdef class _SemaphoreBase(_Placed):
         return sv_load_u32(&self._s.value)
 
     def __enter__(self):
-        return self.acquire()
+        self._check_placed()
+        return True if sv_sem_try(self._s) else self.acquire()
 
     def __exit__(self, *exc):
-        self.release()
+        self._check_placed()
+        self._post(1)
 
     def __repr__(self):
         if not self._has_view:

@@ -42,6 +42,8 @@ cdef extern from "syncops.h" nogil:
     long sv_futex_wake(uint32_t *addr, int n)
     uint32_t *sv_futex_of(char *p, int size)
 
+    uint32_t sv_peek(uint32_t *p)
+    void sv_poke(uint32_t *p, uint32_t v)
     int sv_lock_try(sv_lock_t *l, uint64_t me)
     int sv_lock_wait(sv_lock_t *l, uint64_t me, int64_t until_ns, uint64_t *dead)
     int sv_lock_release(sv_lock_t *l, uint64_t me, int wake_all)
