@@ -627,3 +627,28 @@ def test_scribbled_bytes_give_errors_or_timeouts_never_a_crash(seed):
     _proc.in_child(_scribbled_lock_never_crashes_or_blocks_past_its_timeout, seed)
 
 
+
+
+def _start_time_of_this_thread():
+    with open("/proc/thread-self/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def test_the_word_records_the_owners_thread_id_and_start_time():
+    buf = bytearray(32)
+    lock = sync.Lock.create(buf)
+    seen = []
+
+    def take():
+        with lock:
+            word = struct.unpack_from("<Q", buf, 8)[0]
+            seen.append((word & 0x3FFFFFFF, word >> 32,
+                         threading.get_native_id(), _start_time_of_this_thread() & 0xFFFFFFFF))
+
+    take()
+    t = threading.Thread(target=take)
+    t.start()
+    t.join()
+    for tid, start, native, real_start in seen:
+        assert (tid, start) == (native, real_start)
+    assert seen[0][0] != seen[1][0]
