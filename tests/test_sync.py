@@ -13,6 +13,7 @@ import time
 
 import _proc
 import pytest
+from _stress import scaled
 
 import sysvshm
 from sysvshm import sync
@@ -533,13 +534,15 @@ def test_uncontended_operations_make_no_system_call(tmp_path):
 
 # ---- threads, forks, and closing under a lock -------------------------------------
 
+@pytest.mark.stress
 @pytest.mark.parametrize("cls", LOCKS)
 def test_threads_count_exactly(cls):
     lock = cls.create(bytearray(32))
     box = [0]
+    n = scaled(50_000, 5000)
 
     def work():
-        for _ in range(5000):
+        for _ in range(n):
             with lock:
                 v = box[0]
                 time.sleep(0) if v % 997 == 0 else None
@@ -550,7 +553,7 @@ def test_threads_count_exactly(cls):
         t.start()
     for t in threads:
         t.join()
-    assert box[0] == 20000 and not lock.locked()
+    assert box[0] == 4 * n and not lock.locked()
 
 
 def test_closing_the_segment_under_waiting_threads_is_refused(make_shm):
@@ -595,7 +598,7 @@ def _scribbled_lock_never_crashes_or_blocks_past_its_timeout(seed):
 
     rng = random.Random(seed)
     buf = bytearray(64)
-    for _ in range(400):
+    for _ in range(scaled(4000, 400)):
         cls = rng.choice([sync.Lock, sync.RLock])
         lock = cls.create(buf, 0)
         if rng.random() < 0.5:
@@ -622,6 +625,7 @@ def _scribbled_lock_never_crashes_or_blocks_past_its_timeout(seed):
                 pass
 
 
+@pytest.mark.stress
 @pytest.mark.parametrize("seed", range(3))
 def test_scribbled_bytes_give_errors_or_timeouts_never_a_crash(seed):
     _proc.in_child(_scribbled_lock_never_crashes_or_blocks_past_its_timeout, seed)

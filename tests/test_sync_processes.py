@@ -14,6 +14,7 @@ import time
 
 import _proc
 import pytest
+from _stress import scaled
 
 import sysvshm
 from sysvshm import sync
@@ -389,6 +390,7 @@ def _scribble_while_others_wait(buf, stop):
         struct.pack_into("<I", buf, 32 + 8, rng.getrandbits(32))
 
 
+@pytest.mark.stress
 def test_a_process_scribbling_the_words_cannot_hold_a_waiter_past_its_timeout(make_shm):
     seg = make_shm(4096)
     lock = sync.Lock.create(seg, 0)
@@ -398,7 +400,7 @@ def test_a_process_scribbling_the_words_cannot_hold_a_waiter_past_its_timeout(ma
     vandal = ctx.Process(target=_scribble_while_others_wait, args=(seg, stop))
     vandal.start()
     try:
-        for _ in range(20):
+        for _ in range(scaled(200, 20)):
             t0 = time.monotonic()
             for op in (lock.acquire, sem.acquire):
                 try:
@@ -415,3 +417,40 @@ def test_a_process_scribbling_the_words_cannot_hold_a_waiter_past_its_timeout(ma
         vandal.join(10)
         del lock, sem
     assert vandal.exitcode == 0
+
+
+_HOLD_BY_KEY = """
+import sys, time
+import sysvshm
+from sysvshm import sync
+seg = sysvshm.shm({key})
+lock = sync.Lock(seg, 0)
+lock.acquire()
+seg[100:104] = b"HALF"
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_unrelated_holder_killed_by_key_is_found(free_key):
+    seg = sysvshm.shm(free_key, 4096, sysvshm.IPC_CREAT | sysvshm.IPC_EXCL)
+    lock = sync.Lock.create(seg, 0)
+    with subprocess.Popen([sys.executable, "-c", _HOLD_BY_KEY.format(key=free_key)],
+                          stdout=subprocess.PIPE, text=True, cwd="/") as holder:
+        _proc.started(holder.pid)
+        try:
+            assert holder.stdout.readline() == "held\n"
+            assert lock.owner == holder.pid
+            holder.kill()
+            holder.wait()
+            with pytest.raises(sync.OwnerDiedError, match=f"thread {holder.pid}"):
+                lock.acquire(timeout=10)
+            assert seg[100:104] == b"HALF"
+            lock.mark_consistent()
+            lock.release()
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+    del lock
+    seg.remove()
+    seg.close()
