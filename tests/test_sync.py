@@ -102,6 +102,10 @@ def test_a_sync_object_holds_the_segment_open(make_shm):
     counter = sync.AtomicInt64.create(seg, 128)
     with pytest.raises(BufferError):
         seg.close()
+    seg.remove()  # IPC_RMID: the memory stays until the last detach, and works
+    with lock:
+        assert counter.add(1) == 0
+    assert not lock.locked() and counter.load() == 1
     del lock
     with pytest.raises(BufferError):
         seg.close()
