@@ -433,8 +433,10 @@ def test_wait_returns_at_once_when_the_value_differs_and_times_out_otherwise(cls
 
 def test_wait_sees_a_change_in_the_high_half_of_a_64_bit_integer():
     a = sync.AtomicUInt64.create(bytearray(8), 0, value=1)
-    threading.Timer(0.1, lambda: a.store(1 | 1 << 40)).start()  # no notify: the slice sees it
+    timer = threading.Timer(0.1, a.store, (1 | 1 << 40,))  # no notify: the slice sees it
+    timer.start()
     assert a.wait(1, timeout=10) is True and a.load() == 1 | 1 << 40
+    timer.join()  # no thread left running when a later test forks
 
 
 # ---- signals ---------------------------------------------------------------------
@@ -486,10 +488,12 @@ def test_a_signal_handler_runs_while_a_thread_waits():
     seen = []
     old = signal.signal(signal.SIGUSR1, lambda *a: seen.append(1))
     try:
-        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1))
+        timer.start()
         sem = sync.Semaphore.create(bytearray(32), 0, value=0)
         assert sem.acquire(timeout=1) is False
         assert seen == [1]
+        timer.join()
     finally:
         signal.signal(signal.SIGUSR1, old)
 
