@@ -144,6 +144,42 @@ def test_a_new_object_is_usable_only_once_placed():
         sync.AtomicInt64.__new__(sync.AtomicInt64).load()
 
 
+def _attach_to_bytes_that_are_not_one_then_use_it():
+    buf = bytearray(64)
+    for cls in (sync.Lock, sync.RLock, sync.Semaphore, sync.BoundedSemaphore):
+        obj = cls.__new__(cls)
+        with pytest.raises(ValueError, match="never initialized"):
+            obj.__init__(buf, 0)  # placed, then the header check fails
+        with pytest.raises(ValueError, match="uninitialized"):
+            obj.acquire(False)  # was a NULL dereference
+        assert "uninitialized" in repr(obj)
+        del obj
+    buf.append(0)  # and the failed attach left no export behind
+
+
+def test_a_failed_attach_leaves_the_object_uninitialized():
+    _proc.in_child(_attach_to_bytes_that_are_not_one_then_use_it)
+
+
+def test_an_offset_whose_index_places_the_object_leaks_no_export():
+    buf, other = bytearray(64), bytearray(64)
+    sync.Lock.create(buf, 0)
+    sync.Lock.create(other, 0)
+    lock = sync.Lock.__new__(sync.Lock)
+
+    class Sneaky:
+        def __index__(self):
+            lock.__init__(other, 0)  # placed meanwhile, on other bytes
+            return 0
+
+    with pytest.raises(TypeError, match="placed already"):
+        lock.__init__(buf, Sneaky())
+    assert lock.obj is other
+    del lock
+    buf.append(0)  # neither export was lost: both buffers can be resized again
+    other.append(0)
+
+
 # ---- Lock and RLock in one process -------------------------------------------------
 
 @pytest.mark.parametrize("cls", LOCKS)
@@ -335,6 +371,21 @@ def test_release_without_repair_makes_the_lock_unusable_everywhere():
     lock.release()
 
 
+def test_a_not_recoverable_lock_stays_so_when_its_taker_died():
+    # A thread that acquires a not recoverable lock holds it for a moment (until
+    # acquire() releases it and raises); dying there must not make it recoverable.
+    buf = bytearray(32)
+    lock = sync.Lock.create(buf)
+    t = threading.Thread(target=lock.acquire)
+    t.start()
+    t.join()
+    struct.pack_into("<I", buf, STATE, 2)  # SV_NOT_RECOVERABLE, the owner dead
+    for _ in range(2):
+        with pytest.raises(sync.NotRecoverableError, match="not recoverable"):
+            lock.acquire(timeout=1)
+        assert not lock.locked()
+
+
 def test_mark_consistent_needs_the_lock_and_a_dead_owner():
     lock = sync.Lock.create(bytearray(32))
     with pytest.raises(RuntimeError, match="without holding it"):
@@ -490,6 +541,154 @@ def test_an_owner_in_another_pid_namespace_is_never_judged_dead(make_shm):
         owner, holder = sorted(int(x) for x in words.split())
         assert owner == 1 and lock.owner == 1  # its id in its own namespace
         assert lock.acquire(timeout=0.5) is False  # waits; never a false "owner died"
+    finally:
+        if holder:
+            os.kill(holder, signal.SIGKILL)  # then its parent reaps it and exits
+        else:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(r)
+        os.close(w)
+        del lock
+
+
+CLONE_NEWNS, CLONE_NEWTIME = 0x00020000, 0x00000080
+
+
+def _mount_own_proc():
+    # A new mount namespace with a /proc of this process's pid namespace.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    _proc.unshare(CLONE_NEWNS)
+    for args in ((b"none", b"/", None, 0x4000 | 0x40000, None),  # MS_REC | MS_PRIVATE
+                 (b"proc", b"/proc", b"proc", 0, None)):
+        if libc.mount(*args) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+
+def _hold_then_wait_from_a_second_view(buf, w, holder_mounts, waiter_mounts, before_waiter):
+    # In a child: in a new pid namespace, one process holds the lock and another
+    # waits for it.  Either may see /proc of the outer namespace (its numbers, its
+    # start times) or mount one of its own.
+    _proc.unshare(_proc.CLONE_NEWPID)
+    if os.fork() == 0:  # pid 1 of the namespace, with the outer /proc
+        try:
+            r2, w2 = os.pipe()
+            holder = os.fork()
+            if holder == 0:
+                if holder_mounts:
+                    _mount_own_proc()
+                lock = sync.Lock.create(buf, 0)  # of this namespace: its owners are judged
+                lock.acquire()
+                os.write(w2, b"h")
+                time.sleep(600)
+                os._exit(0)
+            os.read(r2, 1)
+            before_waiter()
+            waiter = os.fork()
+            if waiter == 0:
+                if waiter_mounts:
+                    _mount_own_proc()
+                try:
+                    got = repr(sync.Lock(buf, 0).acquire(timeout=0.3))
+                except sync.OwnerDiedError:
+                    got = "OwnerDiedError"
+                os.write(w2, got.encode())
+                os._exit(0)
+            os.waitpid(waiter, 0)
+            got = os.read(r2, 100).decode()
+            os.write(w, f"{got} {sync.Lock(buf, 0).owner == holder}".encode())
+            os.kill(holder, signal.SIGKILL)
+            os.waitpid(holder, 0)
+        finally:
+            os._exit(0)
+    os.wait()
+    os._exit(0)
+
+
+def _judge_from_a_second_view(seg, *how):
+    r, w = os.pipe()
+    pid = _forked(_hold_then_wait_from_a_second_view, seg, w, *how)
+    try:
+        os.close(w)
+        out = os.read(r, 100).decode()
+    finally:
+        os.waitpid(pid, 0)
+        os.close(r)
+    return out
+
+
+@pytest.mark.root(reason="unshares the pid and mount namespaces in a child")
+def test_an_owner_that_sees_another_namespaces_proc_is_not_judged_dead(make_shm):
+    # The holder sees the outer /proc: the start time there under its thread id is
+    # some other thread's, and a waiter that reads its own /proc must not judge
+    # the holder dead by it.
+    assert _judge_from_a_second_view(make_shm(4096), False, True, lambda: None) == \
+        "False True"
+
+
+@pytest.mark.root(reason="unshares the pid and mount namespaces in a child")
+def test_a_waiter_that_sees_another_namespaces_proc_by_chance_at_its_pid(make_shm):
+    # The waiter sees the outer /proc, where by chance its pid there is the one it
+    # has in its namespace (set here with ns_last_pid): /proc/self resolves to it
+    # there, but /proc/<owner> is somebody else.
+    def next_pids_agree():
+        for _ in range(100):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(w, os.readlink("/proc/self").encode())
+                os._exit(0)
+            os.close(w)
+            outer = int(os.read(r, 20))
+            os.close(r)
+            os.waitpid(pid, 0)
+            if outer == pid:
+                return
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(outer))  # the next pid here: outer + 1, as likely there
+        pytest.skip("could not make the pids agree")
+
+    out = _judge_from_a_second_view(make_shm(4096), True, False, next_pids_agree)
+    assert out == "False True", out
+
+
+def _hold_in_a_new_time_namespace(buf, w):
+    try:
+        _proc.unshare(CLONE_NEWTIME)
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write("boottime 1000 0")
+    except OSError as e:
+        os.write(w, f"skip {e}".encode())
+        os._exit(0)
+    if os.fork() == 0:  # in the new time namespace, the same pid namespace
+        lock = sync.Lock(buf, 0)
+        lock.acquire()
+        os.write(w, f"{os.getpid()}".encode())
+        time.sleep(600)
+        os._exit(0)
+    os.wait()
+    os._exit(0)
+
+
+@pytest.mark.root(reason="unshares the time namespace in a child")
+def test_an_owner_in_another_time_namespace_is_never_judged_dead(make_shm):
+    # /proc shows each reader start times shifted by its own time namespace's
+    # boottime offset: they cannot be compared across time namespaces.
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 0)
+    r, w = os.pipe()
+    pid = _forked(_hold_in_a_new_time_namespace, seg, w)
+    holder = None
+    try:
+        said = os.read(r, 200).decode()
+        if said.startswith("skip"):
+            pytest.skip(f"no time namespace: {said}")
+        holder = int(said)
+        assert lock.acquire(timeout=0.5) is False  # waits; never a false "owner died"
+        assert lock.acquire(False) is False
     finally:
         if holder:
             os.kill(holder, signal.SIGKILL)  # then its parent reaps it and exits
@@ -718,6 +917,26 @@ def test_wait_sees_a_change_in_the_high_half_of_a_64_bit_integer():
     a = sync.AtomicUInt64.create(bytearray(8), 0, value=1)
     threading.Timer(0.1, lambda: a.store(1 | 1 << 40)).start()  # no notify: the slice sees it
     assert a.wait(1, timeout=10) is True and a.load() == 1 | 1 << 40
+
+
+def test_a_negative_32_bit_value_is_waited_on():
+    a = sync.AtomicInt32.create(bytearray(4), 0, value=-1)
+    t0 = time.monotonic()
+    assert a.wait(-1, timeout=0.2) is False  # it was returning True at once
+    assert time.monotonic() - t0 >= 0.2
+    assert a.wait(-2, timeout=5) is True
+    assert a.compare_exchange(-1, -2) and a.load() == -2
+
+
+def test_notify_0_wakes_nobody():
+    a = sync.AtomicInt32.create(bytearray(4), 0)
+    woke = []
+    t = threading.Thread(target=lambda: woke.append(a.wait(0, timeout=0.2)))
+    t.start()
+    time.sleep(0.1)
+    assert a.notify(0) == 0  # FUTEX_WAKE with 0 wakes one
+    t.join()
+    assert woke == [False]
 
 
 def _sleep_until_changed(buf, q):
