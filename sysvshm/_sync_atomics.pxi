@@ -38,7 +38,9 @@ cdef class _Atomic(_Placed):
         if not self._low <= v <= self._high:
             raise OverflowError(f"{type(self).__name__} holds {self._low} to "
                                 f"{self._high}, not {v}")
-        return <uint64_t>(v & 0xFFFFFFFFFFFFFFFF)
+        # The type's width only: wait() compares these bits with a zero-extended
+        # load, so a negative AtomicInt32's must not be sign-extended to 64.
+        return <uint64_t>(v & (0xFFFFFFFF if self._size == 4 else 0xFFFFFFFFFFFFFFFF))
 
     cdef object _value(self, uint64_t bits):
         if self._type == I32:
@@ -132,6 +134,8 @@ cdef class _Atomic(_Placed):
         if count < 0:
             raise ValueError("n must be zero or more")
         self._check_placed()
+        if count == 0:
+            return 0  # FUTEX_WAKE with 0 wakes one
         return self._wake(<int>min(count, 0x7FFFFFFF))
 
     def notify_all(self):

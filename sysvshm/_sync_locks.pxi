@@ -20,7 +20,11 @@ cdef class _LockBase(_Placed):
     def __init__(self, buf, offset=0):
         """Attach to the lock another process made with create() at *offset*."""
         self._place(buf, offset, 32, 8)
-        self._check_header(self._kind)
+        try:
+            self._check_header(self._kind)
+        except BaseException:
+            self._unplace()
+            raise
         self._l = <sv_lock_t *>self._addr
         self._ns = sv_load_u64(&self._l.pidns)
 
@@ -85,7 +89,10 @@ cdef class _LockBase(_Placed):
             sv_poke(&self._l.count, 1)
         if how == SV_ACQUIRED and state == SV_CONSISTENT:
             return True
-        if how == SV_TOOK_DEAD or state == SV_OWNER_DIED:
+        # A not recoverable lock stays so, even when the thread that found it so
+        # died before it could release it (then this one took it from the dead).
+        if (how == SV_TOOK_DEAD or state == SV_OWNER_DIED) and (
+                state == SV_CONSISTENT or state == SV_OWNER_DIED):
             sv_poke(&self._l.state, SV_OWNER_DIED)
             who = f"thread {dead & SV_TID_MASK}" if how == SV_TOOK_DEAD else "a thread"
             raise OwnerDiedError(
@@ -216,7 +223,11 @@ cdef class _SemaphoreBase(_Placed):
     def __init__(self, buf, offset=0):
         """Attach to the semaphore another process made with create() at *offset*."""
         self._place(buf, offset, 32, 8)
-        self._check_header(self._kind)
+        try:
+            self._check_header(self._kind)
+        except BaseException:
+            self._unplace()
+            raise
         self._s = <sv_sem_t *>self._addr
         self._bound = SEM_VALUE_MAX
         if self._kind == KIND_BOUNDED:

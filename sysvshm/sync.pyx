@@ -174,27 +174,41 @@ cdef class _Placed:
         cdef Py_ssize_t off = as_ssize(offset)
         if off < 0:
             raise ValueError("offset cannot be negative")
-        PyObject_GetBuffer(buf, &self._view, PyBUF_SIMPLE)
-        cdef char *addr = <char *>self._view.buf + off
+        # Into a local view: offset's __index__ (or the buffer's exporter) may have
+        # placed this object meanwhile, and its export must not be overwritten.
+        cdef Py_buffer view
+        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+        cdef char *addr = <char *>view.buf + off
         try:
-            if self._view.readonly:
+            if self._has_view:
+                raise TypeError(f"this {name} is placed already; make a new one")
+            if view.readonly:
                 raise TypeError(f"{_a(name)} needs a writable buffer; "
                                 f"{_a(type(buf).__name__)} object's is read-only")
-            if off > self._view.len - size:
-                raise ValueError(f"Buffer size too small ({self._view.len} instead of at "
+            if off > view.len - size:
+                raise ValueError(f"Buffer size too small ({view.len} instead of at "
                                  f"least {off + size} bytes)")
             if <uintptr_t>addr % align:
                 raise ValueError(
                     f"offset {off} is misaligned: {_a(name)} needs an address that is a "
                     f"multiple of {align}, and the buffer starts at "
-                    f"{<uintptr_t>self._view.buf:#x}")
+                    f"{<uintptr_t>view.buf:#x}")
         except BaseException:
-            PyBuffer_Release(&self._view)
+            PyBuffer_Release(&view)
             raise
+        self._view = view
         self._has_view = True
         self._addr = addr
         self.offset = off
         return 0
+
+    cdef void _unplace(self) noexcept:
+        # Undo _place (an attach whose header check failed): the object is left
+        # uninitialized, never placed on bytes that are not what it is.
+        if self._has_view:
+            self._has_view = False
+            self._addr = NULL
+            PyBuffer_Release(&self._view)
 
     cdef int _check_header(self, int kind) except -1:
         # A lock or semaphore made by create(): the magic, the kind, the version.

@@ -664,3 +664,76 @@ def test_the_word_records_the_owners_thread_id_and_start_time():
     for tid, start, native, real_start in seen:
         assert (tid, start) == (native, real_start)
     assert seen[0][0] != seen[1][0]
+
+
+# ---- found by a fresh-eyes attack ------------------------------------------------
+
+def _attach_to_bytes_that_are_not_one_then_use_it():
+    buf = bytearray(64)
+    for cls in (sync.Lock, sync.RLock, sync.Semaphore, sync.BoundedSemaphore):
+        obj = cls.__new__(cls)
+        with pytest.raises(ValueError, match="never initialized"):
+            obj.__init__(buf, 0)  # placed, then the header check fails
+        with pytest.raises(ValueError, match="uninitialized"):
+            obj.acquire(False)  # was a NULL dereference
+        assert "uninitialized" in repr(obj)
+        del obj
+    buf.append(0)  # and the failed attach left no export behind
+
+
+def test_a_failed_attach_leaves_the_object_uninitialized():
+    _proc.in_child(_attach_to_bytes_that_are_not_one_then_use_it)
+
+
+def test_an_offset_whose_index_places_the_object_leaks_no_export():
+    buf, other = bytearray(64), bytearray(64)
+    sync.Lock.create(buf, 0)
+    sync.Lock.create(other, 0)
+    lock = sync.Lock.__new__(sync.Lock)
+
+    class Sneaky:
+        def __index__(self):
+            lock.__init__(other, 0)  # placed meanwhile, on other bytes
+            return 0
+
+    with pytest.raises(TypeError, match="placed already"):
+        lock.__init__(buf, Sneaky())
+    assert lock.obj is other
+    del lock
+    buf.append(0)  # neither export was lost: both buffers can be resized again
+    other.append(0)
+
+
+def test_a_not_recoverable_lock_stays_so_when_its_taker_died():
+    # A thread that acquires a not recoverable lock holds it for a moment (until
+    # acquire() releases it and raises); dying there must not make it recoverable.
+    buf = bytearray(32)
+    lock = sync.Lock.create(buf)
+    t = threading.Thread(target=lock.acquire)
+    t.start()
+    t.join()
+    struct.pack_into("<I", buf, 16, 2)  # SV_NOT_RECOVERABLE, the owner dead
+    for _ in range(2):
+        with pytest.raises(sync.NotRecoverableError, match="not recoverable"):
+            lock.acquire(timeout=1)
+        assert not lock.locked()
+
+
+def test_a_negative_32_bit_value_is_waited_on():
+    a = sync.AtomicInt32.create(bytearray(4), 0, value=-1)
+    t0 = time.monotonic()
+    assert a.wait(-1, timeout=0.2) is False  # it was returning True at once
+    assert time.monotonic() - t0 >= 0.2
+    assert a.wait(-2, timeout=5) is True
+    assert a.compare_exchange(-1, -2) and a.load() == -2
+
+
+def test_notify_0_wakes_nobody():
+    a = sync.AtomicInt32.create(bytearray(4), 0)
+    woke = []
+    t = threading.Thread(target=lambda: woke.append(a.wait(0, timeout=0.2)))
+    t.start()
+    time.sleep(0.1)
+    assert a.notify(0) == 0  # FUTEX_WAKE with 0 wakes one
+    t.join()
+    assert woke == [False]

@@ -21,6 +21,7 @@ from sysvshm import sync
 
 # The layout of a lock (syncops.h): the word at +8.
 WORD = 8
+CLONE_NEWNS, CLONE_NEWTIME = 0x00020000, 0x00000080
 PROCS, INCREMENTS = 8, 10_000
 
 
@@ -454,3 +455,150 @@ def test_an_unrelated_holder_killed_by_key_is_found(free_key):
     del lock
     seg.remove()
     seg.close()
+
+
+# ---- views of /proc and of time that differ (a fresh-eyes attack) -----------------
+
+def _mount_own_proc():
+    # A new mount namespace with a /proc of this process's pid namespace.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    _proc.unshare(CLONE_NEWNS)
+    for args in ((b"none", b"/", None, 0x4000 | 0x40000, None),  # MS_REC | MS_PRIVATE
+                 (b"proc", b"/proc", b"proc", 0, None)):
+        if libc.mount(*args) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+
+def _hold_then_wait_from_a_second_view(buf, w, holder_mounts, waiter_mounts, before_waiter):
+    # In a child: in a new pid namespace, one process holds the lock and another
+    # waits for it.  Either may see /proc of the outer namespace (its numbers, its
+    # start times) or mount one of its own.
+    _proc.unshare(_proc.CLONE_NEWPID)
+    if os.fork() == 0:  # pid 1 of the namespace, with the outer /proc
+        try:
+            r2, w2 = os.pipe()
+            holder = os.fork()
+            if holder == 0:
+                if holder_mounts:
+                    _mount_own_proc()
+                lock = sync.Lock.create(buf, 0)  # of this namespace: its owners are judged
+                lock.acquire()
+                os.write(w2, b"h")
+                time.sleep(600)
+                os._exit(0)
+            os.read(r2, 1)
+            before_waiter()
+            waiter = os.fork()
+            if waiter == 0:
+                if waiter_mounts:
+                    _mount_own_proc()
+                try:
+                    got = repr(sync.Lock(buf, 0).acquire(timeout=0.3))
+                except sync.OwnerDiedError:
+                    got = "OwnerDiedError"
+                os.write(w2, got.encode())
+                os._exit(0)
+            os.waitpid(waiter, 0)
+            got = os.read(r2, 100).decode()
+            os.write(w, f"{got} {sync.Lock(buf, 0).owner == holder}".encode())
+            os.kill(holder, signal.SIGKILL)
+            os.waitpid(holder, 0)
+        finally:
+            os._exit(0)
+    os.wait()
+    os._exit(0)
+
+
+def _judge_from_a_second_view(seg, *how):
+    r, w = os.pipe()
+    pid = _forked(_hold_then_wait_from_a_second_view, seg, w, *how)
+    try:
+        os.close(w)
+        out = os.read(r, 100).decode()
+    finally:
+        os.waitpid(pid, 0)
+        os.close(r)
+    return out
+
+
+@pytest.mark.root(reason="unshares the pid and mount namespaces in a child")
+def test_an_owner_that_sees_another_namespaces_proc_is_not_judged_dead(make_shm):
+    # The holder sees the outer /proc: the start time there under its thread id is
+    # some other thread's, and a waiter that reads its own /proc must not judge
+    # the holder dead by it.
+    assert _judge_from_a_second_view(make_shm(4096), False, True, lambda: None) == \
+        "False True"
+
+
+@pytest.mark.root(reason="unshares the pid and mount namespaces in a child")
+def test_a_waiter_that_sees_another_namespaces_proc_by_chance_at_its_pid(make_shm):
+    # The waiter sees the outer /proc, where by chance its pid there is the one it
+    # has in its namespace (set here with ns_last_pid): /proc/self resolves to it
+    # there, but /proc/<owner> is somebody else.
+    def next_pids_agree():
+        for _ in range(100):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(w, os.readlink("/proc/self").encode())
+                os._exit(0)
+            os.close(w)
+            outer = int(os.read(r, 20))
+            os.close(r)
+            os.waitpid(pid, 0)
+            if outer == pid:
+                return
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(outer))  # the next pid here: outer + 1, as likely there
+        pytest.skip("could not make the pids agree")
+
+    out = _judge_from_a_second_view(make_shm(4096), True, False, next_pids_agree)
+    assert out == "False True", out
+
+
+def _hold_in_a_new_time_namespace(buf, w):
+    try:
+        _proc.unshare(CLONE_NEWTIME)
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write("boottime 1000 0")
+    except OSError as e:
+        os.write(w, f"skip {e}".encode())
+        os._exit(0)
+    if os.fork() == 0:  # in the new time namespace, the same pid namespace
+        lock = sync.Lock(buf, 0)
+        lock.acquire()
+        os.write(w, f"{os.getpid()}".encode())
+        time.sleep(600)
+        os._exit(0)
+    os.wait()
+    os._exit(0)
+
+
+@pytest.mark.root(reason="unshares the time namespace in a child")
+def test_an_owner_in_another_time_namespace_is_never_judged_dead(make_shm):
+    # /proc shows each reader start times shifted by its own time namespace's
+    # boottime offset: they cannot be compared across time namespaces.
+    seg = make_shm(4096)
+    lock = sync.Lock.create(seg, 0)
+    r, w = os.pipe()
+    pid = _forked(_hold_in_a_new_time_namespace, seg, w)
+    holder = None
+    try:
+        said = os.read(r, 200).decode()
+        if said.startswith("skip"):
+            pytest.skip(f"no time namespace: {said}")
+        holder = int(said)
+        assert lock.acquire(timeout=0.5) is False  # waits; never a false "owner died"
+        assert lock.acquire(False) is False
+    finally:
+        if holder:
+            os.kill(holder, signal.SIGKILL)  # then its parent reaps it and exits
+        else:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(r)
+        os.close(w)
+        del lock

@@ -145,6 +145,7 @@ static __thread uint32_t sv_start_cache;
 static uint64_t sv_pidns_cache;
 static int sv_pidns_read;
 static int sv_proc_is_ours;  /* /proc shows this pid namespace */
+static int sv_start_usable;  /* and its start times are the ones everybody sees */
 
 static void sv_forget_identity(void)
 {
@@ -208,19 +209,87 @@ static int sv_proc_stat(long tid, char *state, unsigned long long *start)
     return sv_stat_file(path, state, start);
 }
 
+/* Read a small /proc file whole; its length, or -1. */
+static ssize_t sv_read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    while (got < size - 1) {
+        ssize_t n = read(fd, buf + got, size - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return (ssize_t)got;
+}
+
+/* 1 when /proc is our own pid namespace's.  /proc/self resolves in any /proc
+ * that shows us, and an ancestor namespace's /proc can give us there by chance
+ * the very number getpid() gives: the NSpid line of /proc/self/status lists our
+ * pid in every namespace from /proc's down to ours, one number only when /proc
+ * is ours (Linux 4.1; before it, the comparison of numbers is all there is). */
+static int sv_read_proc_is_ours(void)
+{
+    char buf[4096];
+    if (sv_read_small("/proc/self/status", buf, sizeof buf) > 0) {
+        char *p = strstr(buf, "\nNSpid:");
+        if (p) {
+            char *end;
+            long first = strtol(p + 7, &end, 10);
+            if (end == p + 7)
+                return 0;
+            while (*end == ' ' || *end == '\t')
+                end++;
+            return (*end == '\n' || *end == '\0') && first == (long)getpid();
+        }
+    }
+    char link[32];
+    ssize_t n = readlink("/proc/self", link, sizeof link - 1);
+    if (n <= 0)
+        return 0;
+    link[n] = '\0';
+    return strtol(link, NULL, 10) == (long)getpid();
+}
+
+/* 1 when the start times /proc shows this process are not everybody's: a time
+ * namespace (Linux 5.6) shifts each one by the reader's boottime offset, so that
+ * two processes of one pid namespace in different time namespaces read different
+ * start times for the same live thread.  Then start times are neither recorded
+ * nor compared. */
+static int sv_boottime_shifted(void)
+{
+    struct stat own, children;
+    if (stat("/proc/self/ns/time", &own) != 0)
+        return errno != ENOENT;  /* ENOENT: a kernel without time namespaces */
+    /* timens_offsets shows time_for_children's offsets, ours only when equal. */
+    if (stat("/proc/self/ns/time_for_children", &children) != 0 ||
+        own.st_ino != children.st_ino || own.st_dev != children.st_dev)
+        return 1;
+    char buf[512];
+    if (sv_read_small("/proc/self/timens_offsets", buf, sizeof buf) < 0)
+        return 1;
+    char *p = strstr(buf, "boottime");
+    long long sec;
+    long nsec;
+    if (!p || sscanf(p + 8, "%lld %ld", &sec, &nsec) != 2)
+        return 1;
+    return sec != 0 || nsec != 0;
+}
+
 static void sv_read_process(void)
 {
     struct stat st;
-    char link[32];
     sv_pidns_cache = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
     /* /proc may be another pid namespace's (unshare(CLONE_NEWPID) without a new
      * mount): then its numbers are not ours, and only kill() can be asked. */
-    ssize_t n = readlink("/proc/self", link, sizeof link - 1);
-    sv_proc_is_ours = 0;
-    if (n > 0) {
-        link[n] = '\0';
-        sv_proc_is_ours = strtol(link, NULL, 10) == (long)getpid();
-    }
+    sv_proc_is_ours = sv_read_proc_is_ours();
+    sv_start_usable = sv_proc_is_ours && !sv_boottime_shifted();
     sv_pidns_read = 1;
 }
 
@@ -240,10 +309,13 @@ static void sv_read_thread(void)
 #endif
     char state;
     unsigned long long start;
-    /* /proc/thread-self is this thread whatever pid namespace /proc shows (or
-     * missing): a start time read from another process would let a checker
-     * with a true /proc judge a live owner dead.  0 is "unknown". */
-    sv_start_cache = sv_stat_file("/proc/thread-self/stat", &state, &start) == 0
+    /* Only a start time every other process of the namespace reads the same way
+     * is recorded (0: unknown).  /proc/thread-self is this thread whatever pid
+     * namespace /proc shows; a start time read from another process would let a
+     * checker with a true /proc judge a live owner dead. */
+    sv_pidns();
+    sv_start_cache = sv_start_usable &&
+                     sv_stat_file("/proc/thread-self/stat", &state, &start) == 0
                      ? (uint32_t)start : 0;
     sv_tid_cache = (uint32_t)tid & SV_TID_MASK;
 }
@@ -279,7 +351,7 @@ static int sv_owner_gone(uint64_t word, uint64_t lock_ns)
         return 0;  /* hidden (hidepid) or just gone: the next look tells */
     if (state == 'Z' || state == 'X' || state == 'x')
         return 1;
-    return start != 0 && (uint32_t)now_start != start;
+    return start != 0 && sv_start_usable && (uint32_t)now_start != start;
 }
 
 /* ---- locks ---- */
