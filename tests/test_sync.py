@@ -699,7 +699,7 @@ def test_an_offset_whose_index_places_the_object_leaks_no_export():
     with pytest.raises(TypeError, match="placed already"):
         lock.__init__(buf, Sneaky())
     assert lock.obj is other
-    del lock
+    lock = None  # (not del: Sneaky's method refers to the name)
     buf.append(0)  # neither export was lost: both buffers can be resized again
     other.append(0)
 
