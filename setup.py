@@ -9,7 +9,7 @@ import sys
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ["_buffer", "_shm", "mmap", "_inventory"]
+MODULES = ["_buffer", "_shm", "mmap", "_inventory", "sync"]
 
 # Release builds carry no debug information and no symbol table (-g0, -s: the
 # wheel is a fifth of the size); a sanitizer build (CFLAGS with -fsanitize, as

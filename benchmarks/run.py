@@ -441,6 +441,113 @@ def _import_time(module, number):
     return timer
 
 
+def sync_uncontended(number):
+    """One acquire and release with nobody else waiting: the cost of `with lock:`."""
+    from multiprocessing import get_context
+
+    from sysvshm import sync
+
+    w = Workload("lock+unlock, uncontended", "threading.Lock",
+                 "sysvshm.sync.Lock faster than every process-shared peer, no syscall")
+    buf = bytearray(64)
+    stmt = "l.acquire(); l.release()"
+    import threading
+    w.add("threading.Lock", per_call(stmt, {"l": threading.Lock()}, number))
+    w.add("sysvshm.sync.Lock", per_call(stmt, {"l": sync.Lock.create(buf, 0)}, number))
+    w.add("sysvshm.sync.RLock", per_call(stmt, {"l": sync.RLock.create(buf, 32)}, number))
+    w.add("multiprocessing.Lock", per_call(stmt, {"l": get_context("fork").Lock()}, number))
+    peers = []
+    if posix_ipc is not None:
+        sem = posix_ipc.Semaphore(None, posix_ipc.O_CREX, initial_value=1)
+        peers.append(lambda: (sem.unlink(), sem.close()))
+        w.add("posix_ipc.Semaphore", per_call(stmt, {"l": sem}, number))
+    if sysv_ipc is not None:
+        ssem = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX, initial_value=1)
+        peers.append(ssem.remove)
+        w.add("sysv_ipc.Semaphore", per_call(stmt, {"l": ssem}, number))
+
+    a = Workload("atomic increment", "multiprocessing.Value + its lock",
+                 "sysvshm.sync.AtomicInt64.add faster than the peers")
+    value = get_context("fork").Value("q", 0)
+    a.add("multiprocessing.Value + its lock",
+          per_call("with v.get_lock(): v.value += 1", {"v": value}, number))
+    from sysvshm import sync as _sync
+    a.add("sysvshm.sync.AtomicInt64.add",
+          per_call("c.add(1)", {"c": _sync.AtomicInt64.create(bytearray(8))}, number))
+
+    def cleanup():
+        for done in peers:
+            done()
+    a.cleanup = cleanup
+    return [w, a]
+
+
+def _contend(make, n, procs=2):
+    """Seconds per lock+unlock when *procs* forked processes take turns."""
+    def run():
+        lock = make()
+        r, w = os.pipe()
+        pids = []
+        for _ in range(procs):
+            pid = os.fork()
+            if pid == 0:
+                os.close(w)
+                os.read(r, 1)  # start together
+                lk = lock()
+                for _ in range(n):
+                    lk.acquire()
+                    lk.release()
+                os._exit(0)
+            pids.append(pid)
+        t0 = time.perf_counter()
+        os.write(w, b"g" * procs)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        took = time.perf_counter() - t0
+        os.close(r)
+        os.close(w)
+        return took / (n * procs)
+    return run
+
+
+def sync_contended(number):
+    """Two processes taking turns on one lock (2 cores here: real contention)."""
+    from multiprocessing import get_context
+
+    from sysvshm import sync
+
+    w = Workload("lock+unlock, 2 processes contending", "multiprocessing.Lock",
+                 "sysvshm.sync.Lock faster than every peer")
+    seg = sysvshm.shm(size=4096)
+    seg.remove()
+    lock = sync.Lock.create(seg, 0)
+    def mp_lock():
+        made = get_context("fork").Lock()
+        return lambda: made
+    w.add("multiprocessing.Lock", _contend(mp_lock, number))
+    w.add("sysvshm.sync.Lock", _contend(lambda: (lambda: sync.Lock(seg, 0)), number))
+    peers = []
+    if posix_ipc is not None:
+        sem = posix_ipc.Semaphore(None, posix_ipc.O_CREX, initial_value=1)
+        peers.append(lambda: (sem.unlink(), sem.close()))
+        w.add("posix_ipc.Semaphore",
+              _contend(lambda: (lambda: posix_ipc.Semaphore(sem.name)), number))
+    if sysv_ipc is not None:
+        ssem = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX, initial_value=1)
+        peers.append(ssem.remove)
+        w.add("sysv_ipc.Semaphore", _contend(lambda: (lambda: sysv_ipc.Semaphore(ssem.key)),
+                                            number))
+
+    def cleanup():
+        nonlocal lock
+        del lock
+        seg.close()
+        for done in peers:
+            done()
+    w.cleanup = cleanup
+    return w
+
+
 def import_cost(number):
     """What a short-lived process (a worker, the sysvshm command) pays to import us."""
     core = Workload("import, fresh process", "import mmap",
@@ -507,6 +614,8 @@ def run_plan(args):
         lambda: [fresh_reader(64 * MiB, 1 if q else 2)],
         *[lambda n=n: named_blocks(n) for n in (10, 1000, 3000)],
         lambda: import_cost(5),
+        lambda: sync_uncontended(n_elem),
+        lambda: [sync_contended(20000 if q else 100000)],
     ]
     print(f"sysvshm {sysvshm.__version__}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {rounds} rounds, "

@@ -50,7 +50,17 @@ def has_numpy():
 
 def test_every_example_is_tested():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
-        "ftok_key.py", "numpy_producer_consumer.py", "pool_shared_memory.py"]
+        "ftok_key.py", "numpy_producer_consumer.py", "pool_shared_memory.py",
+        "sync_counter.py"]
+
+
+def test_sync_counter_recovers_from_a_killed_lock_holder():
+    result = run_example("sync_counter.py")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "worker 0: killed mid-update, holding the lock",
+        "coordinator: the lock's owner died mid-update; rolled back 5",
+        "coordinator: total = 15000 (3 workers x 1000 adds of 5)"]
 
 
 @pytest.mark.skipif(not has_numpy(), reason="numpy is not installed")

@@ -45,7 +45,8 @@ def heavy_ones(loaded, heavy):
 
 
 @pytest.mark.parametrize("module, heavy", [("sysvshm", HEAVY), ("sysvshm.mmap", HEAVY),
-                                           ("sysvshm.shared_memory", HEAVY_FOR_BLOCKS)])
+                                           ("sysvshm.shared_memory", HEAVY_FOR_BLOCKS),
+                                           ("sysvshm.sync", HEAVY_FOR_BLOCKS)])
 def test_import_loads_none_of_the_heavy_modules(module, heavy):
     assert heavy_ones(new_modules(module), heavy) == []
 
