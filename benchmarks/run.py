@@ -448,7 +448,7 @@ def sync_uncontended(number):
     from sysvshm import sync
 
     w = Workload("lock+unlock, uncontended", "threading.Lock",
-                 "sysvshm.sync.Lock faster than every process-shared peer, no syscall")
+                 "sysvshm.sync.Lock <= 1.5x threading.Lock, <= 0.5x posix_ipc")
     buf = bytearray(64)
     stmt = "l.acquire(); l.release()"
     import threading
@@ -467,7 +467,7 @@ def sync_uncontended(number):
         w.add("sysv_ipc.Semaphore", per_call(stmt, {"l": ssem}, number))
 
     a = Workload("atomic increment", "multiprocessing.Value + its lock",
-                 "sysvshm.sync.AtomicInt64.add faster than the peers")
+                 "sysvshm.sync.AtomicInt64.add <= 0.25x multiprocessing.Value")
     value = get_context("fork").Value("q", 0)
     a.add("multiprocessing.Value + its lock",
           per_call("with v.get_lock(): v.value += 1", {"v": value}, number))
@@ -548,6 +548,70 @@ def sync_contended(number):
     return w
 
 
+def _ping_pong(make, n):
+    """Seconds per round trip: this process posts *ping* and waits for *pong*, a
+    forked child waits for *ping* and posts *pong* (the hand-over of a request and
+    its reply between two processes)."""
+    def run():
+        ping, pong = make()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for _ in range(n):
+                    ping.acquire()
+                    pong.release()
+                code = 0
+            finally:
+                os._exit(code)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            ping.release()
+            pong.acquire()
+        took = time.perf_counter() - t0
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise RuntimeError(f"ping-pong child failed: status {status}")
+        return took / n
+    return run
+
+
+def sync_ping_pong(number):
+    """A request and its reply between two processes, on a pair of semaphores."""
+    from multiprocessing import get_context
+
+    from sysvshm import sync
+
+    baseline = "posix_ipc.Semaphore" if posix_ipc is not None else "multiprocessing.Semaphore"
+    w = Workload("ping-pong round trip, 2 processes", baseline,
+                 "sysvshm.sync.Semaphore <= 1.0x posix_ipc.Semaphore")
+    seg = sysvshm.shm(size=4096)
+    seg.remove()
+    pair = [sync.Semaphore.create(seg, 0, value=0), sync.Semaphore.create(seg, 64, value=0)]
+    peers = []
+    if posix_ipc is not None:
+        sems = [posix_ipc.Semaphore(None, posix_ipc.O_CREX, initial_value=0) for _ in range(2)]
+        peers += [lambda s=s: (s.unlink(), s.close()) for s in sems]
+        w.add("posix_ipc.Semaphore", _ping_pong(lambda: sems, number))
+    ctx = get_context("fork")
+    mp_pair = [ctx.Semaphore(0), ctx.Semaphore(0)]
+    w.add("multiprocessing.Semaphore", _ping_pong(lambda: mp_pair, number))
+    w.add("sysvshm.sync.Semaphore", _ping_pong(lambda: pair, number))
+    if sysv_ipc is not None:
+        ssems = [sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX, initial_value=0)
+                 for _ in range(2)]
+        peers += [s.remove for s in ssems]
+        w.add("sysv_ipc.Semaphore", _ping_pong(lambda: ssems, number))
+
+    def cleanup():
+        pair.clear()
+        seg.close()
+        for done in peers:
+            done()
+    w.cleanup = cleanup
+    return w
+
+
 def import_cost(number):
     """What a short-lived process (a worker, the sysvshm command) pays to import us."""
     core = Workload("import, fresh process", "import mmap",
@@ -616,6 +680,7 @@ def run_plan(args):
         lambda: import_cost(5),
         lambda: sync_uncontended(n_elem),
         lambda: [sync_contended(20000 if q else 100000)],
+        lambda: [sync_ping_pong(2000 if q else 10000)],
     ]
     print(f"sysvshm {sysvshm.__version__}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {rounds} rounds, "

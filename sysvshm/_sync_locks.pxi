@@ -48,13 +48,22 @@ cdef class _LockBase(_Placed):
         """Acquire the lock, as threading.Lock.acquire(): True once held, False if
         *timeout* seconds passed first (or, not *blocking*, if it is held).  Raises
         OwnerDiedError, with the lock held, if its owner died holding it."""
+        # The fast path, without a call: free, and left consistent.
+        if (blocking is True and timeout == -1 and self._has_view
+                and sv_lock_try(self._l, sv_self_word(self._ns))):
+            if self._kind == KIND_LOCK and sv_peek(&self._l.state) == SV_CONSISTENT:
+                return True
+            return self._acquired(SV_ACQUIRED, 0)
         return self._acquire(blocking, timeout)
 
     cdef object _acquire(self, object blocking, object timeout):
         cdef int64_t until = _lock_deadline(blocking, timeout)
-        self._check_placed()
+        if not self._has_view:
+            self._check_placed()  # raises
         cdef uint64_t me = sv_self_word(self._ns)
         if sv_lock_try(self._l, me):  # the fast path: one compare-and-swap
+            if self._kind == KIND_LOCK and sv_peek(&self._l.state) == SV_CONSISTENT:
+                return True
             return self._acquired(SV_ACQUIRED, 0)
         if sv_lock_owned(self._l, me):
             if self._kind == KIND_RLOCK:
@@ -110,8 +119,9 @@ cdef class _LockBase(_Placed):
 
     cdef int _release_word(self, int wake_all) except -1:
         cdef int r = sv_lock_release(self._l, sv_self_word(self._ns), wake_all)
-        if r == 0:
-            return 0
+        return 0 if r == 0 else self._not_released(r)
+
+    cdef int _not_released(self, int r) except -1:
         if r == 1 and self._kind == KIND_LOCK:
             raise RuntimeError("release unlocked lock")
         raise RuntimeError("cannot release un-acquired lock")
@@ -120,13 +130,20 @@ cdef class _LockBase(_Placed):
         """Release the lock; only the thread that holds it may.  If its previous
         owner died and mark_consistent() was not called, the lock becomes
         unusable (NotRecoverableError for every later acquire)."""
+        if (self._has_view and self._kind == KIND_LOCK
+                and sv_peek(&self._l.state) == SV_CONSISTENT
+                and sv_lock_release(self._l, sv_self_word(self._ns), 0) == 0):
+            return  # the fast path: one exchange
         self._release()
 
     cdef int _release(self) except -1:
-        self._check_placed()
+        if not self._has_view:
+            self._check_placed()  # raises
         cdef uint32_t count
+        cdef int r
         if self._kind == KIND_LOCK and sv_peek(&self._l.state) == SV_CONSISTENT:
-            return self._release_word(0)  # the fast path: one exchange
+            r = sv_lock_release(self._l, sv_self_word(self._ns), 0)  # one exchange
+            return 0 if r == 0 else self._not_released(r)
         if not sv_lock_owned(self._l, sv_self_word(self._ns)):
             return self._release_word(0)  # raises
         if self._kind == KIND_RLOCK:
