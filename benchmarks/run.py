@@ -517,7 +517,7 @@ def sync_contended(number):
     from sysvshm import sync
 
     w = Workload("lock+unlock, 2 processes contending", "multiprocessing.Lock",
-                 "sysvshm.sync.Lock faster than every peer")
+                 "none: throughput, noisy (docs/performance.rst)")
     seg = sysvshm.shm(size=4096)
     seg.remove()
     lock = sync.Lock.create(seg, 0)

@@ -228,6 +228,30 @@ cdef class RLock(_LockBase):
     def __cinit__(self):
         self._kind = KIND_RLOCK
 
+    # threading.Condition(lock) calls these, as threading.RLock's: wait() releases
+    # the lock whatever the depth, and takes it back at that depth.
+
+    def _release_save(self):
+        self._check_placed()
+        if not sv_lock_owned(self._l, sv_self_word(self._ns)):
+            raise RuntimeError("cannot release un-acquired lock")
+        cdef uint32_t count = sv_peek(&self._l.count)
+        sv_poke(&self._l.count, 1)
+        self._release()
+        return (count, <uint32_t>sv_self_word(self._ns) & SV_TID_MASK)
+
+    def _acquire_restore(self, state):
+        count, _ = state
+        cdef uint32_t depth = count
+        if depth == 0:
+            raise ValueError("an RLock's saved depth is at least 1")
+        try:
+            self._acquire(True, -1)
+        except OwnerDiedError:
+            sv_poke(&self._l.count, depth)  # held: the caller's releases match
+            raise
+        sv_poke(&self._l.count, depth)
+
 
 cdef class _SemaphoreBase(_Placed):
     cdef sv_sem_t *_s

@@ -215,6 +215,63 @@ def test_rlock_reentrancy_and_count():
         rlock.release()
 
 
+def test_threading_condition_on_an_rlock_held_twice():
+    # Condition.wait() must release the RLock whatever its depth (_release_save)
+    # and take it back at that depth (_acquire_restore), as threading.RLock.
+    rlock = sync.RLock.create(bytearray(32))
+    cond = threading.Condition(rlock)
+    items, seen = [], []
+    holding = threading.Event()
+
+    def consumer():
+        with cond:
+            with cond:
+                holding.set()
+                seen.append(cond.wait_for(lambda: items, timeout=10))
+                seen.append(repr(rlock))
+    t = threading.Thread(target=consumer)
+    t.start()
+    assert holding.wait(10)
+    t0 = time.monotonic()
+    with cond:  # only possible once the consumer's wait released both levels
+        items.append(1)
+        cond.notify()
+    t.join(10)
+    assert time.monotonic() - t0 < 5  # woken by notify(), not by its timeout
+    assert seen[0] == [1]  # the predicate, true
+    assert "count=2" in seen[1]
+    assert not rlock.locked()
+
+
+def test_rlock_release_save_and_acquire_restore_refuse_bad_use():
+    rlock = sync.RLock.create(bytearray(32))
+    with pytest.raises(RuntimeError, match="un-acquired"):
+        rlock._release_save()
+    with pytest.raises(ValueError, match="at least 1"):
+        rlock._acquire_restore((0, 0))
+    with pytest.raises(OverflowError):
+        rlock._acquire_restore((-1, 0))
+    assert not rlock.locked()
+
+
+def test_acquire_restore_keeps_the_depth_when_the_owner_died():
+    rlock = sync.RLock.create(bytearray(32))
+    rlock.acquire()
+    rlock.acquire()
+    state = rlock._release_save()
+    assert state == (2, threading.get_native_id())
+    t = threading.Thread(target=rlock.acquire)  # dies holding it
+    t.start()
+    t.join()
+    with pytest.raises(sync.OwnerDiedError):
+        rlock._acquire_restore(state)
+    assert "count=2" in repr(rlock)  # the caller's two releases match
+    rlock.mark_consistent()
+    rlock.release()
+    rlock.release()
+    assert not rlock.locked()
+
+
 def test_a_lock_acquired_again_by_its_owner_refuses_to_wait_for_ever():
     lock = sync.Lock.create(bytearray(32))
     lock.acquire()

@@ -299,6 +299,41 @@ def test_a_semaphore_bounds_how_many_processes_are_inside(make_shm, method):
     del sem, inside, most
 
 
+def _answer(buf, rounds):
+    ping, pong = sync.Semaphore(buf, 0), sync.Semaphore(buf, 32)
+    for _ in range(rounds):
+        if not ping.acquire(timeout=60):
+            os._exit(3)
+        struct.pack_into("q", buf, 72, struct.unpack_from("q", buf, 64)[0] * 3)
+        pong.release()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_ping_pong_hands_over_the_data_written_before_each_post(make_shm, method):
+    # The waiter may take the semaphore while it spins, without sleeping: what
+    # the poster wrote before release() must be what the taker reads.
+    seg = make_shm(4096)
+    ping = sync.Semaphore.create(seg, 0, value=0)
+    pong = sync.Semaphore.create(seg, 32, value=0)
+    rounds = scaled(30000, 3000)
+    p = multiprocessing.get_context(method).Process(target=_answer, args=(seg, rounds))
+    p.start()
+    try:
+        for i in range(rounds):
+            struct.pack_into("q", seg, 64, i)
+            ping.release()
+            assert pong.acquire(timeout=60)
+            assert struct.unpack_from("q", seg, 72)[0] == 3 * i
+    finally:
+        p.join(60)
+        if p.exitcode is None:
+            p.kill()
+            p.join()
+    assert p.exitcode == 0
+    assert ping.value == 0 and pong.value == 0
+    del ping, pong
+
+
 def _sleep_until_changed(buf, q):
     a = sync.AtomicInt32(buf, 0)
     q.put("waiting")
