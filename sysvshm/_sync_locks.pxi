@@ -49,7 +49,7 @@ cdef class _LockBase(_Placed):
         *timeout* seconds passed first (or, not *blocking*, if it is held).  Raises
         OwnerDiedError, with the lock held, if its owner died holding it."""
         # The fast path, without a call: free, and left consistent.
-        if (blocking is True and timeout == -1 and self._has_view
+        if (blocking is True and type(timeout) is int and timeout == -1 and self._has_view
                 and sv_lock_try(self._l, sv_self_word(self._ns))):
             if self._kind == KIND_LOCK and sv_peek(&self._l.state) == SV_CONSISTENT:
                 return True
@@ -188,6 +188,12 @@ cdef class _LockBase(_Placed):
         return self._acquire(True, -1)
 
     def __exit__(self, *exc):
+        # NotRecoverableError always leaves the lock free (threading.Condition's
+        # wait() raises it from _acquire_restore, inside the caller's with block):
+        # a release would only hide it behind "cannot release un-acquired lock".
+        if (exc and isinstance(exc[1], NotRecoverableError)
+                and self._has_view and not sv_lock_owned(self._l, sv_self_word(self._ns))):
+            return
         self._release()
 
     def __repr__(self):
@@ -245,12 +251,29 @@ cdef class RLock(_LockBase):
         cdef uint32_t depth = count
         if depth == 0:
             raise ValueError("an RLock's saved depth is at least 1")
-        try:
-            self._acquire(True, -1)
-        except OwnerDiedError:
-            sv_poke(&self._l.count, depth)  # held: the caller's releases match
-            raise
+        self._check_placed()
+        # As threading.RLock's, the lock is taken back whatever a signal handler
+        # raises meanwhile (Ctrl-C): wait() must return holding it, else the
+        # caller's release fails and hides the exception.  That exception is
+        # raised once the lock is held.
+        pending = None
+        while True:
+            try:
+                self._acquire(True, -1)
+                break
+            except OwnerDiedError as e:
+                sv_poke(&self._l.count, depth)  # held: the caller's releases match
+                if pending is not None:
+                    e.__context__ = pending
+                raise
+            except (RuntimeError, OSError, OverflowError):
+                raise  # not recoverable, a failed futex: it cannot be taken back
+            except BaseException as e:  # a signal handler's, between two slices
+                if pending is None:
+                    pending = e
         sv_poke(&self._l.count, depth)
+        if pending is not None:
+            raise pending
 
 
 cdef class _SemaphoreBase(_Placed):

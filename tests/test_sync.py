@@ -164,13 +164,30 @@ def test_lock_api_as_threading(cls):
 def test_arguments_are_refused_as_threading_refuses_them():
     mine = sync.Lock.create(bytearray(32))
     theirs = threading.Lock()
-    for args in [(False, 1), (True, -2), (True, float("nan")), (True, "x")]:
+    class EqualsAll:
+        def __eq__(self, other):
+            return True
+
+        def __float__(self):
+            return -1.0
+    cases = [(False, 1), (True, -2), (True, float("nan")), (True, "x"), (True, -1 + 0j),
+             (True, EqualsAll()), (False, EqualsAll())]
+    if sys.version_info < (3, 13):  # from 3.13 blocking is any truth value
+        cases += [(None, -1), (1.5, -1), ("x", -1)]
+    for args in cases:
         with pytest.raises(Exception) as ours:
             mine.acquire(*args)
         with pytest.raises(Exception) as std:
             theirs.acquire(*args)
-        assert type(ours.value) is type(std.value)
-        assert str(ours.value) == str(std.value)
+        assert type(ours.value) is type(std.value), args
+        assert str(ours.value) == str(std.value), args
+        assert not mine.locked()
+    with pytest.raises(OverflowError):  # (threading's words vary by version)
+        mine.acquire(True, 10 ** 400)
+    for args in [(True, -1.0), (True, True), (2, -1), (1, 0.01)]:  # accepted by both
+        assert mine.acquire(*args) is theirs.acquire(*args) is True
+        mine.release()
+        theirs.release()
 
 
 def test_release_errors_are_threadings():
@@ -269,6 +286,68 @@ def test_acquire_restore_keeps_the_depth_when_the_owner_died():
     rlock.mark_consistent()
     rlock.release()
     rlock.release()
+    assert not rlock.locked()
+
+
+def test_a_signal_while_condition_wait_takes_the_rlock_back_is_raised_once_held():
+    # threading.RLock's _acquire_restore takes the lock back before a signal
+    # handler's exception (Ctrl-C) leaves wait(): the with block's release must
+    # find it held, not hide the exception behind "cannot release un-acquired lock".
+    class Interrupted(Exception):
+        pass
+
+    def interrupted(*args):
+        raise Interrupted
+
+    rlock = sync.RLock.create(bytearray(32))
+    cond = threading.Condition(rlock)
+
+    def notifier():
+        with cond:
+            cond.notify()
+            timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
+            timer.start()  # while the waiter waits for the lock
+            time.sleep(0.5)
+            timer.join()
+    old = signal.signal(signal.SIGUSR1, interrupted)
+    t = threading.Thread(target=notifier)
+    try:
+        with pytest.raises(Interrupted):
+            with cond:
+                with cond:
+                    t.start()
+                    cond.wait(10)
+                raise AssertionError("not reached")
+    finally:
+        t.join(10)
+        signal.signal(signal.SIGUSR1, old)
+    assert not rlock.locked()
+
+
+def test_not_recoverable_from_condition_wait_is_not_hidden_by_the_release():
+    rlock = sync.RLock.create(bytearray(32))
+    cond = threading.Condition(rlock)
+    seen = []
+    waiting = threading.Event()
+
+    def waiter():
+        try:
+            with cond:
+                waiting.set()
+                cond.wait(timeout=1)
+        except BaseException as e:
+            seen.append(e)
+    t = threading.Thread(target=waiter)
+    t.start()
+    assert waiting.wait(10)
+    k = threading.Thread(target=rlock.acquire)  # dies holding it
+    k.start()
+    k.join()
+    with pytest.raises(sync.OwnerDiedError):
+        rlock.acquire()
+    rlock.release()  # without mark_consistent(): not recoverable
+    t.join(10)
+    assert [type(e) for e in seen] == [sync.NotRecoverableError]
     assert not rlock.locked()
 
 
