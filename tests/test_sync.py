@@ -180,7 +180,9 @@ def test_arguments_are_refused_as_threading_refuses_them():
         with pytest.raises(Exception) as std:
             theirs.acquire(*args)
         assert type(ours.value) is type(std.value), args
-        assert str(ours.value) == str(std.value), args
+        if sys.version_info >= (3, 10) or not isinstance(args[1], complex):
+            # (3.9's threading took complex through __int__: its own words)
+            assert str(ours.value) == str(std.value), args
         assert not mine.locked()
     with pytest.raises(OverflowError):  # (threading's words vary by version)
         mine.acquire(True, 10 ** 400)
