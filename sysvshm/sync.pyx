@@ -96,11 +96,11 @@ cdef int64_t _deadline(double seconds) noexcept:
 
 cdef int64_t _lock_deadline(object blocking, object timeout) except? -2:
     # Lock.acquire(blocking=True, timeout=-1), as threading.Lock checks it: an
-    # integer blocking (any truth value from 3.13), a float or integer timeout
+    # integer blocking (any truth value from 3.12), a float or integer timeout
     # (converted before it is compared: an object equal to -1 is not -1).
     if blocking is True and type(timeout) is int and timeout == -1:
         return FOREVER  # the defaults, fast
-    if PY_VERSION_HEX < 0x030D0000 and not isinstance(blocking, int):
+    if PY_VERSION_HEX < 0x030C0000 and not isinstance(blocking, int):
         as_integer(blocking)  # raises threading's TypeError
     cdef double t = timeout if isinstance(timeout, float) else float(as_integer(timeout))
     if not blocking:
