@@ -332,14 +332,18 @@ def _attach(name, ident, readonly):
     return seg, header[1], bool(header[2] & TRACKED)
 
 
-def create(name, ident, size, track):
-    """Create, set up and return the block (attached); FileExistsError if taken."""
+def create(name, ident, size, track, mode=0o600, setup=None):
+    """Create, set up and return the block (attached); FileExistsError if taken.
+
+    *setup*, if given, is called with the segment once the header is written
+    and before it is published: nobody can attach the block until it returns,
+    and if it raises, the block is removed."""
     key = key_of(ident)
     total = segment_size(key, size, track)
     for _ in range(100):
         try:
             # The key doubles as a lock on the name while the block is set up.
-            seg = _shm.shm(key, total, _shm.IPC_CREAT | _shm.IPC_EXCL, 0o600)
+            seg = _shm.shm(key, total, _shm.IPC_CREAT | _shm.IPC_EXCL, mode)
             break
         except FileExistsError:
             pass
@@ -349,6 +353,8 @@ def create(name, ident, size, track):
     try:
         header = _FIXED.pack(_NO_MAGIC, size, TRACKED if track else 0, len(ident)) + ident
         seg[:len(header)] = header
+        if setup is not None:
+            setup(seg)
         seg[:len(MAGIC)] = MAGIC  # published last: a header with the magic is complete
     except BaseException:
         seg.remove()

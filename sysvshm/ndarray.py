@@ -1,0 +1,367 @@
+"""Named numpy arrays in shared memory: create once, attach anywhere by name.
+
+    >>> from sysvshm import ndarray as shnd
+    >>> a = shnd.create("frames", (4, 3), "f4")     # zero-filled
+    >>> b = shnd.attach("frames")                     # in any process
+    >>> b.shape, b.dtype                              # no need to pass them along
+    ((4, 3), dtype('float32'))
+    >>> shnd.delete("frames")
+
+An array's block is a named block of sysvshm.shared_memory (the same names,
+lookup and lifetime rules) whose header also records the array's shape, dtype
+and order; attach() reads them back and checks them against the block's size.
+What create() and attach() return is a numpy.ndarray (the subclass NamedArray)
+whose memory is the segment: zero-copy, attached for as long as the array or
+any view of it lives, however it is sliced or reshaped.
+
+Pickling such an array, or a view of it, sends its name and where in the block
+it lies, not its data: a process pool worker attaches the block. For a copy by
+value, pickle numpy.asarray(arr).copy() (or any array not in a block).
+
+Needs numpy (python3 -m pip install numpy).
+"""
+import json as _json
+import math as _math
+import operator as _operator
+import os as _os
+import struct as _struct
+import sys as _sys
+from collections import namedtuple as _namedtuple
+from threading import RLock as _RLock
+
+try:
+    import numpy as _np
+except ImportError as _exc:
+    raise ImportError("sysvshm.ndarray needs numpy, which is not installed: "
+                      "python3 -m pip install numpy") from _exc
+
+from sysvshm import _blocks
+from sysvshm._buffer import ACCESS_READ as _ACCESS_READ
+
+__all__ = ["NamedArray", "ArrayInfo", "create", "attach", "delete", "list"]
+
+_list = list  # list() below is this module's
+
+# The array record, in the block's header page after the name (which ends before
+# byte 280): magic, the length of the JSON that follows, the JSON.
+_RECORD = 1024
+_RECORD_MAGIC = b"SVNDARR\x01"
+_RECORD_FIXED = _struct.Struct("=8sI")
+_RECORD_MAX = _blocks.HEADER - _RECORD - _RECORD_FIXED.size
+
+
+ArrayInfo = _namedtuple("ArrayInfo", "name shape dtype nbytes nattch tracked")
+ArrayInfo.__doc__ = """What list() reports of one array: its name, shape, dtype, size
+in bytes, how many attaches the kernel counts (processes, and this one's own
+views), and whether it is tracked."""
+
+
+class NamedArray(_np.ndarray):
+    """A numpy.ndarray whose memory is a named shared block (see the module).
+
+    Made by create() and attach(), never directly. Views keep the class;
+    results of arithmetic are plain ndarrays (their memory is not the block)."""
+
+    def __array_wrap__(self, arr, context=None, return_scalar=False):
+        # A ufunc's fresh result is a plain ndarray; an out= array is returned
+        # as it is (a += 1 keeps a).
+        if return_scalar:
+            return arr[()]
+        return arr
+
+    def __reduce_ex__(self, protocol):
+        root = _root_of(self)
+        if root is None:
+            return _np.asarray(self).__reduce_ex__(protocol)  # by value
+        offset = self.__array_interface__["data"][0] - root.address
+        return (_rebuild, (root.name, root.readonly, offset, self.shape, self.strides,
+                           self.dtype))
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
+
+
+class _Root:
+    """The base every array of a block ends at: holds the attach (through a
+    memoryview, so the segment cannot be closed under an array) and the facts
+    pickling needs."""
+
+    __slots__ = ("name", "readonly", "address", "nbytes", "seg", "view",
+                 "__array_interface__")
+
+    def __init__(self, name, seg, nbytes, readonly):
+        self.name, self.seg, self.nbytes, self.readonly = name, seg, nbytes, readonly
+        head = _blocks.HEADER
+        self.view = memoryview(seg)[head:head + nbytes]
+        with memoryview(seg) as whole:  # the segment is never empty: a header
+            self.address = _np.frombuffer(whole, _np.uint8).__array_interface__["data"][0] + head
+        self.__array_interface__ = {"data": (self.address, readonly), "shape": (nbytes,),
+                                    "typestr": "|u1", "version": 3}
+
+
+def _root_of(arr):
+    base = arr
+    while isinstance(base, _np.ndarray):
+        base = base.base
+    return base if isinstance(base, _Root) else None
+
+
+# -- the record -----------------------------------------------------------------------
+
+def _dtype_of(dtype):
+    dt = _np.dtype(dtype)
+    if dt.hasobject:
+        raise TypeError(f"dtype {dt} holds Python objects, which cannot be shared "
+                        "between processes")
+    if dt.itemsize == 0:
+        raise TypeError(f"dtype {dt} has no size: give one (as in 'S10' or 'U4')")
+    return dt
+
+
+def _shape_of(shape):
+    try:
+        dims = (_operator.index(shape),)
+    except TypeError:
+        dims = tuple(_operator.index(d) for d in shape)
+    for d in dims:
+        if d < 0:
+            raise ValueError("negative dimensions are not allowed")
+    if len(dims) > 64:
+        raise ValueError(f"maximum supported dimension for an ndarray is 64, found "
+                         f"{len(dims)}")
+    return dims
+
+
+def _record(shape, dtype, order):
+    descr = _np.lib.format.dtype_to_descr(dtype)
+    if _np.lib.format.descr_to_dtype(_tuples(_json.loads(_json.dumps(descr)))) != dtype:
+        raise TypeError(f"dtype {dtype} cannot be recorded in a block's header (its "
+                        "description does not give it back)")
+    text = _json.dumps({"shape": _list(shape), "descr": descr, "order": order},
+                       separators=(",", ":")).encode()
+    if len(text) > _RECORD_MAX:
+        raise ValueError(f"the dtype's description takes {len(text)} bytes; a block's "
+                         f"header holds {_RECORD_MAX}")
+    return _RECORD_FIXED.pack(_RECORD_MAGIC, len(text)) + text
+
+
+def _tuples(descr):
+    # JSON made the descr's tuples lists: numpy wants its fields as tuples,
+    # (name or (title, name), format or a nested descr[, shape]).
+    if not isinstance(descr, _list):
+        return descr
+    fields = []
+    for field in descr:
+        name = tuple(field[0]) if isinstance(field[0], _list) else field[0]
+        parts = [name, _tuples(field[1])]
+        if len(field) > 2:
+            parts.append(tuple(field[2]))
+        fields.append(tuple(parts))
+    return fields
+
+
+def _parse_record(raw, size, name):
+    """(shape, dtype, order) from a header's bytes; ValueError if they are not a
+    record this module wrote for a block of *size* bytes."""
+    def bad(why):
+        return ValueError(f"the block {name!r} is not a readable array: {why}")
+    magic, length = _RECORD_FIXED.unpack_from(raw, _RECORD)
+    if magic != _RECORD_MAGIC:
+        raise bad("it has no array record (a SharedMemory block?)")
+    if length > _RECORD_MAX:
+        raise bad("its array record is overwritten")
+    start = _RECORD + _RECORD_FIXED.size
+    try:
+        rec = _json.loads(bytes(raw[start:start + length]))
+        shape = tuple(rec["shape"])
+        order = rec["order"]
+        if (not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 64
+                or order not in ("C", "F")):
+            raise ValueError
+        dtype = _dtype_of(_np.lib.format.descr_to_dtype(_tuples(rec["descr"])))
+    except Exception:
+        raise bad("its array record is overwritten") from None
+    if _math.prod(shape) * dtype.itemsize != size:
+        raise bad(f"its record says {shape} of {dtype}, which is not its size "
+                  f"({size} bytes)")
+    return shape, dtype, order
+
+
+# -- this process's attaches -----------------------------------------------------------
+
+class _Attaches:
+    """The tracked blocks this process uses stay attached until it ends or
+    delete()s them (so, as with SharedMemory, a tracked block is abandoned only
+    once every process that used it is gone). Untracked blocks are attached as
+    long as an array lives."""
+
+    def __init__(self):
+        self.lock = _RLock()
+        self.roots = {}  # (shmid, readonly) -> _Root
+
+    def _after_fork(self):
+        self.lock = _RLock()
+
+    def get(self, shmid, readonly):
+        with self.lock:
+            return self.roots.get((shmid, readonly))
+
+    def keep(self, root):
+        with self.lock:
+            return self.roots.setdefault((root.seg.shmid, root.readonly), root)
+
+    def drop(self, shmid):
+        with self.lock:
+            for ro in (False, True):
+                self.roots.pop((shmid, ro), None)
+
+    def sweep(self):
+        # Forget (a few per call) blocks another process deleted: their memory
+        # goes once this process's arrays of them do.
+        with self.lock:
+            for key in _list(self.roots)[:8]:
+                if _blocks.unlinked(self.roots[key].seg):
+                    del self.roots[key]
+
+
+_attaches = _Attaches()
+_os.register_at_fork(after_in_child=_attaches._after_fork)
+
+
+def _array(root, shape, dtype, order):
+    flat = _np.asarray(root)
+    arr = _np.ndarray.__new__(NamedArray, shape, dtype, buffer=flat, order=order)
+    return arr
+
+
+# -- the API -----------------------------------------------------------------------------
+
+def create(name, shape, dtype=float, *, order="C", fill=None, mode=0o600, track=True):
+    """Create the array *name* of *shape* and *dtype* in a new shared block, and
+    return it. It is zero-filled, or filled with *fill* (anything numpy
+    broadcasts to the shape) before any other process can attach it.
+
+    *mode* is the block's permission bits (the owner needs 0o600); *track* as
+    in SharedMemory: True, the block goes once every process that used it has
+    ended; False, it stays until delete(). FileExistsError if the name is taken."""
+    dims = _shape_of(shape)
+    dt = _dtype_of(dtype)
+    if order not in ("C", "F"):
+        raise ValueError("order must be 'C' or 'F'")
+    mode = _operator.index(mode)
+    if not 0 <= mode <= 0o777 or mode & 0o600 != 0o600:
+        raise ValueError(f"mode must give the owner read and write (0o600) and have no "
+                         f"bits beyond 0o777, not {mode:#o}")
+    nbytes = _math.prod(dims) * dt.itemsize
+    if nbytes > _sys.maxsize:
+        raise ValueError("array is too big; `arr.size * arr.dtype.itemsize` is larger "
+                         "than the maximum possible size.")
+    filler = None
+    if fill is not None:
+        filler = _np.broadcast_to(_np.asarray(fill, dtype=dt), dims)  # checked first
+    ident = _blocks.identity(name)
+    tracked = bool(track)
+    record = _record(dims, dt, order)
+
+    def setup(seg):
+        seg[_RECORD:_RECORD + len(record)] = record
+        if filler is not None and nbytes:
+            with memoryview(seg)[_blocks.HEADER:_blocks.HEADER + nbytes] as mem:
+                target = _np.ndarray(dims, dt, buffer=mem, order=order)
+                try:
+                    target[...] = filler
+                finally:
+                    del target
+
+    _blocks.keepalive.sweep()
+    _attaches.sweep()
+    seg = _blocks.create(name, ident, nbytes, tracked, mode, setup)
+    root = _Root(name, seg, nbytes, False)
+    if tracked:
+        root = _attaches.keep(root)
+    return _array(root, dims, dt, order)
+
+
+def attach(name, *, readonly=False):
+    """The array *name*, as its creator made it (shape, dtype, order). With
+    *readonly*, the block is attached read-only and the array cannot be made
+    writeable. FileNotFoundError if there is no such array; ValueError if the
+    block is not an array or its header was overwritten."""
+    ident = _blocks.identity(name)
+    readonly = bool(readonly)
+    _blocks.keepalive.sweep()
+    _attaches.sweep()
+    seg, size, tracked = _blocks.attach(name, ident, readonly)
+    try:
+        shape, dtype, order = _parse_record(_blocks._copy_header(seg), size, name)
+    except BaseException:
+        seg.close()
+        raise
+    kept = _attaches.get(seg.shmid, readonly) if tracked else None
+    if kept is not None:
+        seg.close()  # this process has it attached already
+        root = kept
+    else:
+        root = _Root(name, seg, size, readonly)
+        if tracked:
+            root = _attaches.keep(root)
+    return _array(root, shape, dtype, order)
+
+
+def _rebuild(name, readonly, offset, shape, strides, dtype):
+    # Unpickling: the block by name, then the very view that was pickled.
+    whole = attach(name, readonly=readonly)
+    flat = _np.asarray(_root_of(whole))
+    return _np.ndarray.__new__(NamedArray, shape, dtype, buffer=flat, offset=offset,
+                               strides=strides)
+
+
+def delete(name):
+    """Remove the array *name*: the name is free at once, the memory goes when
+    every process's arrays of it are gone. FileNotFoundError if there is none."""
+    ident = _blocks.identity(name)
+    seg, size, _ = _blocks.attach(name, ident)
+    try:
+        _parse_record(_blocks._copy_header(seg), size, name)  # only arrays
+        _blocks.unlink(seg)
+        _attaches.drop(seg.shmid)
+    except PermissionError:
+        raise _blocks.denied(name) from None
+    finally:
+        seg.close()
+
+
+def list():
+    """An ArrayInfo for every array this user may read, ordered by name.
+
+    Segments are picked from the kernel's metadata alone (named blocks only);
+    each is attached read-only for the moment its header is read."""
+    from sysvshm._inventory import segments
+
+    found = []
+    for st in segments():
+        if (_blocks.kind(st) is None or st.removed or st.atime == 0
+                or st.mode == _blocks._CLAIMED):
+            continue
+        try:
+            seg = _blocks._shm.shm(shmid=st.shmid, access=_ACCESS_READ)
+        except OSError:
+            continue  # gone, or not readable by this user
+        try:
+            raw = _blocks._copy_header(seg)
+            head = _blocks.parse(raw, len(seg))
+            if head is None or head[2] & _blocks.UNLINKED:
+                continue
+            ident, size, flags = head
+            if _blocks.key_of(ident) != st.key & 0xFFFFFFFF:  # stat gives it signed
+                continue
+            name = ident.decode("utf-8", "replace")
+            try:
+                shape, dtype, _ = _parse_record(raw, size, name)
+            except ValueError:
+                continue
+            found.append(ArrayInfo(name, shape, dtype, size, st.nattch,
+                                   bool(flags & _blocks.TRACKED)))
+        finally:
+            seg.close()
+    return sorted(found, key=lambda info: info.name)
