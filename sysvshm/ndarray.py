@@ -246,6 +246,9 @@ def create(name, shape, dtype=float, *, order="C", fill=None, mode=0o600, track=
     ended; False, it stays until delete(). FileExistsError if the name is taken."""
     dims = _shape_of(shape)
     dt = _dtype_of(dtype)
+    if dt.subdtype is not None:  # as numpy does: ("f4", (2, 2)) adds dimensions
+        dt, more = dt.subdtype
+        dims += more
     if order not in ("C", "F"):
         raise ValueError("order must be 'C' or 'F'")
     mode = _operator.index(mode)
