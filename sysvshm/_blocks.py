@@ -230,6 +230,82 @@ def unlinked(seg):
     return magic != MAGIC or bool(flags & UNLINKED)
 
 
+# -- the array record (sysvshm.ndarray), after the name in the header page ----------
+
+RECORD = 1024  # the name ends before byte 280
+RECORD_MAGIC = b"SVNDARR\x01"
+RECORD_FIXED = struct.Struct("=8sI")  # magic, length of the JSON that follows
+RECORD_MAX = HEADER - RECORD - RECORD_FIXED.size
+
+
+def raw_record(raw):
+    """The array record's JSON bytes from a header's bytes, or None (no record,
+    or a length that cannot be one)."""
+    magic, length = RECORD_FIXED.unpack_from(raw, RECORD)
+    if magic != RECORD_MAGIC or length > RECORD_MAX:
+        return None
+    start = RECORD + RECORD_FIXED.size
+    return bytes(raw[start:start + length])
+
+
+def read_header(st, idle=False):
+    """(name, size, flags, raw header) of the named block *st*, or None if it is
+    not a block or cannot be read.
+
+    Blocks are picked from the kernel's metadata alone, and one is read by
+    attaching it read-only for a moment, which makes this process its last
+    user (lpid). So a block nobody has attached (nattch 0) is read only if
+    *idle*: otherwise a process that ends at once would become its last user,
+    and the block could turn into an orphan (sysvshm rm --orphans --keyed)."""
+    if (kind(st) is None or st.removed or st.atime == 0 or st.mode == _CLAIMED
+            or (st.nattch == 0 and not idle)):
+        return None
+    try:
+        seg = _shm.shm(shmid=st.shmid, access=ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    try:
+        raw = _copy_header(seg)
+        head = parse(raw, len(seg))
+        if head is None or head[2] & UNLINKED or key_of(head[0]) != st.key & 0xFFFFFFFF:
+            return None
+        return (*head, raw)
+    finally:
+        seg.close()
+
+
+def describe(st):
+    """(name, shape, dtype text) of the named block *st* (shape and dtype None
+    unless it is an array), read as read_header() reads it; None if it is not
+    a block, nobody has it attached, or it cannot be read."""
+    import json
+
+    found = read_header(st)
+    if found is None:
+        return None
+    name, _, _, raw = found
+    name = name.decode("utf-8", "replace")
+    record = raw_record(raw)
+    if record is None:
+        return name, None, None
+    try:
+        rec = json.loads(record)
+        shape = tuple(int(d) for d in rec["shape"])
+        descr = rec["descr"]
+    except Exception:
+        return name, None, "(overwritten)"
+    return name, shape, descr if isinstance(descr, str) else repr(_field_tuples(descr))
+
+
+def _field_tuples(descr):
+    # JSON gave lists; a structured dtype's description shows as numpy's.
+    if not isinstance(descr, list):
+        return descr
+    return [tuple(_field_tuples(x) if isinstance(x, list) and i == 1 else
+                  tuple(x) if isinstance(x, list) else x for i, x in enumerate(f))
+            for f in descr]
+
+
 # -- errors, worded as the stdlib's (its filename is the shm_open path) ------------
 
 def not_found(name):

@@ -36,18 +36,16 @@ except ImportError as _exc:
                       "python3 -m pip install numpy") from _exc
 
 from sysvshm import _blocks
-from sysvshm._buffer import ACCESS_READ as _ACCESS_READ
 
 __all__ = ["NamedArray", "ArrayInfo", "create", "attach", "delete", "list"]
 
 _list = list  # list() below is this module's
 
-# The array record, in the block's header page after the name (which ends before
-# byte 280): magic, the length of the JSON that follows, the JSON.
-_RECORD = 1024
-_RECORD_MAGIC = b"SVNDARR\x01"
-_RECORD_FIXED = _struct.Struct("=8sI")
-_RECORD_MAX = _blocks.HEADER - _RECORD - _RECORD_FIXED.size
+# The array record, in the block's header page after the name (_blocks).
+_RECORD = _blocks.RECORD
+_RECORD_MAGIC = _blocks.RECORD_MAGIC
+_RECORD_FIXED = _blocks.RECORD_FIXED
+_RECORD_MAX = _blocks.RECORD_MAX
 
 
 ArrayInfo = _namedtuple("ArrayInfo", "name shape dtype nbytes nattch tracked")
@@ -165,14 +163,13 @@ def _parse_record(raw, size, name):
     record this module wrote for a block of *size* bytes."""
     def bad(why):
         return ValueError(f"the block {name!r} is not a readable array: {why}")
-    magic, length = _RECORD_FIXED.unpack_from(raw, _RECORD)
-    if magic != _RECORD_MAGIC:
+    if _RECORD_FIXED.unpack_from(raw, _RECORD)[0] != _RECORD_MAGIC:
         raise bad("it has no array record (a SharedMemory block?)")
-    if length > _RECORD_MAX:
+    text = _blocks.raw_record(raw)
+    if text is None:
         raise bad("its array record is overwritten")
-    start = _RECORD + _RECORD_FIXED.size
     try:
-        rec = _json.loads(bytes(raw[start:start + length]))
+        rec = _json.loads(text)
         shape = tuple(rec["shape"])
         order = rec["order"]
         if (not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 64
@@ -338,33 +335,21 @@ def list():
     """An ArrayInfo for every array this user may read, ordered by name.
 
     Segments are picked from the kernel's metadata alone (named blocks only);
-    each is attached read-only for the moment its header is read."""
+    each is attached read-only for the moment its header is read, which makes
+    this process the block's last user (lpid) until another attaches it."""
     from sysvshm._inventory import segments
 
     found = []
     for st in segments():
-        if (_blocks.kind(st) is None or st.removed or st.atime == 0
-                or st.mode == _blocks._CLAIMED):
+        head = _blocks.read_header(st, idle=True)
+        if head is None:
             continue
+        ident, size, flags, raw = head
+        name = ident.decode("utf-8", "replace")
         try:
-            seg = _blocks._shm.shm(shmid=st.shmid, access=_ACCESS_READ)
-        except OSError:
-            continue  # gone, or not readable by this user
-        try:
-            raw = _blocks._copy_header(seg)
-            head = _blocks.parse(raw, len(seg))
-            if head is None or head[2] & _blocks.UNLINKED:
-                continue
-            ident, size, flags = head
-            if _blocks.key_of(ident) != st.key & 0xFFFFFFFF:  # stat gives it signed
-                continue
-            name = ident.decode("utf-8", "replace")
-            try:
-                shape, dtype, _ = _parse_record(raw, size, name)
-            except ValueError:
-                continue
-            found.append(ArrayInfo(name, shape, dtype, size, st.nattch,
-                                   bool(flags & _blocks.TRACKED)))
-        finally:
-            seg.close()
+            shape, dtype, _ = _parse_record(raw, size, name)
+        except ValueError:
+            continue  # not an array (or a scribbled one)
+        found.append(ArrayInfo(name, shape, dtype, size, st.nattch,
+                               bool(flags & _blocks.TRACKED)))
     return sorted(found, key=lambda info: info.name)

@@ -425,3 +425,50 @@ def test_the_module_says_it_needs_numpy():
     """)
     assert "ImportError: sysvshm.ndarray needs numpy" in result.stdout
 
+
+
+# -- the sysvshm command ---------------------------------------------------------------------
+
+def _cli(*args):
+    import subprocess
+    proc = subprocess.run([sys.executable, "-m", "sysvshm", *args], capture_output=True,
+                          text=True, cwd="/", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_the_command_shows_names_shapes_and_dtypes(names):
+    import json
+    name, a = new(names, "cli", (4, 3), "f4")
+    name2, s = new(names, "clis", 2, [("x", "<f8"), ("y", "i4", (2,))])
+    block = shared_memory.SharedMemory(create=True, size=10)
+    try:
+        rows = {line.split()[1]: line for line in _cli("list").splitlines()[1:]}
+        assert f"{name} (4, 3) <f4" in rows[str(shmid_of(a))]
+        assert f"{name2} (2,) [('x', '<f8'), ('y', '<i4', (2,))]"[:30] in rows[str(shmid_of(s))]
+        info = _cli("info", str(shmid_of(a)))
+        assert f"name: {name}\n" in info and "array: shape (4, 3), dtype <f4\n" in info
+        records = {r["id"]: r for r in json.loads(_cli("list", "--json"))["sharedmemory"]}
+        assert records[shmid_of(a)]["name"] == name
+        assert records[shmid_of(a)]["array"] == {"shape": [4, 3], "dtype": "<f4"}
+        plain, = [r for r in records.values() if r["name"] == block.name.lstrip("/")]
+        assert plain["array"] is None
+    finally:
+        block.close()
+        block.unlink()
+
+
+def test_the_command_reads_no_block_that_nobody_has_attached(names):
+    # Reading it would make the command its last user (lpid): an idle block's
+    # orphan status must not change because somebody looked.
+    name, a = new(names, "idle", 3, track=False)
+    shmid = shmid_of(a)
+    del a
+    gc.collect()
+    st, = [s for s in sysvshm.segments() if s.shmid == shmid]
+    assert st.nattch == 0
+    row, = [line for line in _cli("list").splitlines() if line.split()[1] == str(shmid)]
+    assert name not in row
+    after, = [s for s in sysvshm.segments() if s.shmid == shmid]
+    assert after.lpid == st.lpid and after.atime == st.atime
+    assert name in [i.name for i in shnd.list()]  # the API reads it, as documented
