@@ -349,17 +349,28 @@ def _block_stat(name, ident):
     return st if st is not None and kind(st) is not None else None
 
 
+def live_stat(name, ident):
+    """IPC_STAT of the block on *ident*'s key if the kernel's metadata shows it
+    live (not removed, not being reclaimed), else None; nothing is attached."""
+    st = _block_stat(name, ident)
+    if st is None or st.removed or st.mode == _CLAIMED or st.atime == 0:
+        return None
+    return st
+
+
 def exists_by_metadata(name):
     """Whether the kernel holds a block on *name*'s key (its metadata says so)."""
     return _block_stat(name, identity(name)) is not None
 
 
-def attach(name, ident, readonly=False):
+def attach(name, ident, readonly=False, raw=False):
     """(seg, size, tracked) for the live block named *ident*; FileNotFoundError,
-    PermissionError as the stdlib's shm_open would raise them."""
+    PermissionError as the stdlib's shm_open would raise them. With *raw*, the
+    header's bytes as read and checked come fourth."""
     for _ in range(3):
         try:
-            return _attach(name, ident, readonly)
+            found = _attach(name, ident, readonly)
+            return found if raw else found[:3]
         except _Claimed:
             continue  # a reclaim backed off because someone attached: look again
     raise not_found(name)
@@ -397,7 +408,8 @@ def _attach(name, ident, readonly):
         now = seg.stat()
         if now.removed or now.mode == _CLAIMED:
             raise not_found(name)  # unlinked, or claimed for removal: see _reclaim
-        header = header_of(seg)
+        raw = _copy_header(seg)
+        header = parse(raw, len(seg))
         if header is None or header[0] != ident or header[2] & UNLINKED:
             raise not_found(name)  # being set up, unlinked, or another name's
         if bool(header[2] & TRACKED) != (kind(st) == TRACKED):
@@ -405,7 +417,7 @@ def _attach(name, ident, readonly):
     except BaseException:
         seg.close()
         raise
-    return seg, header[1], bool(header[2] & TRACKED)
+    return seg, header[1], bool(header[2] & TRACKED), raw
 
 
 def create(name, ident, size, track, mode=0o600, setup=None):

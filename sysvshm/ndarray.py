@@ -28,6 +28,7 @@ import struct as _struct
 import sys as _sys
 from collections import namedtuple as _namedtuple
 from threading import RLock as _RLock
+from weakref import WeakValueDictionary as _WeakValueDictionary
 
 try:
     import numpy as _np
@@ -84,11 +85,12 @@ class _Root:
     memoryview, so the segment cannot be closed under an array) and the facts
     pickling needs."""
 
-    __slots__ = ("name", "readonly", "address", "nbytes", "seg", "view",
-                 "__array_interface__")
+    __slots__ = ("name", "ident", "readonly", "address", "nbytes", "seg", "view", "layout",
+                 "__array_interface__", "__weakref__")
 
-    def __init__(self, name, seg, nbytes, readonly):
+    def __init__(self, name, ident, seg, nbytes, readonly, layout):
         self.name, self.seg, self.nbytes, self.readonly = name, seg, nbytes, readonly
+        self.ident, self.layout = ident, layout  # layout: (shape, dtype, order)
         head = _blocks.HEADER
         self.view = memoryview(seg)[head:head + nbytes]
         with memoryview(seg) as whole:  # the segment is never empty: a header
@@ -130,13 +132,22 @@ def _shape_of(shape):
     return dims
 
 
+_descrs = {}  # dtype -> its description as JSON, checked to give the dtype back
+
+
 def _record(shape, dtype, order):
-    descr = _np.lib.format.dtype_to_descr(dtype)
-    if _np.lib.format.descr_to_dtype(_tuples(_json.loads(_json.dumps(descr)))) != dtype:
-        raise TypeError(f"dtype {dtype} cannot be recorded in a block's header (its "
-                        "description does not give it back)")
-    text = _json.dumps({"shape": _list(shape), "descr": descr, "order": order},
-                       separators=(",", ":")).encode()
+    descr = _descrs.get(dtype)
+    if descr is None:
+        described = _np.lib.format.dtype_to_descr(dtype)
+        descr = _json.dumps(described, separators=(",", ":"))
+        if _np.lib.format.descr_to_dtype(_tuples(_json.loads(descr))) != dtype:
+            raise TypeError(f"dtype {dtype} cannot be recorded in a block's header (its "
+                            "description does not give it back)")
+        if len(_descrs) >= 256:
+            _descrs.clear()
+        _descrs[dtype] = descr
+    text = ('{"shape":[' + ",".join(map(str, shape)) + '],"descr":' + descr
+            + ',"order":"' + order + '"}').encode()
     if len(text) > _RECORD_MAX:
         raise ValueError(f"the dtype's description takes {len(text)} bytes; a block's "
                          f"header holds {_RECORD_MAX}")
@@ -158,7 +169,25 @@ def _tuples(descr):
     return fields
 
 
+_parsed = {}  # the record's bytes -> (shape, dtype, order): attaching again parses nothing
+
+
 def _parse_record(raw, size, name):
+    text = _blocks.raw_record(raw)
+    layout = _parsed.get(text) if text is not None else None
+    if layout is None:
+        layout = _parse_record_text(raw, size, name)
+        if len(_parsed) >= 256:
+            _parsed.clear()
+        _parsed[text] = layout
+    shape, dtype, _ = layout
+    if _math.prod(shape) * dtype.itemsize != size:
+        raise ValueError(f"the block {name!r} is not a readable array: its record says "
+                         f"{shape} of {dtype}, which is not its size ({size} bytes)")
+    return layout
+
+
+def _parse_record_text(raw, size, name):
     """(shape, dtype, order) from a header's bytes; ValueError if they are not a
     record this module wrote for a block of *size* bytes."""
     def bad(why):
@@ -194,23 +223,35 @@ class _Attaches:
 
     def __init__(self):
         self.lock = _RLock()
-        self.roots = {}  # (shmid, readonly) -> _Root
+        self.roots = {}  # (shmid, readonly) -> _Root: the tracked blocks' attaches
+        self.live = _WeakValueDictionary()  # (shmid, readonly) -> every live _Root
 
     def _after_fork(self):
         self.lock = _RLock()
 
     def get(self, shmid, readonly):
         with self.lock:
-            return self.roots.get((shmid, readonly))
+            return self.live.get((shmid, readonly))
 
-    def keep(self, root):
+    def keep(self, root, tracked):
+        """The root to use for this attach: one already live for the segment, or
+        *root*, registered (and kept for good if *tracked*)."""
+        key = (root.seg.shmid, root.readonly)
         with self.lock:
-            return self.roots.setdefault((root.seg.shmid, root.readonly), root)
+            live = self.live.get(key)
+            if live is not None and not _blocks.unlinked(live.seg):
+                root = live
+            else:
+                self.live[key] = root
+            if tracked:
+                self.roots[key] = root
+            return root
 
     def drop(self, shmid):
         with self.lock:
             for ro in (False, True):
                 self.roots.pop((shmid, ro), None)
+                self.live.pop((shmid, ro), None)
 
     def sweep(self):
         # Forget (a few per call) blocks another process deleted: their memory
@@ -225,10 +266,22 @@ _attaches = _Attaches()
 _os.register_at_fork(after_in_child=_attaches._after_fork)
 
 
-def _array(root, shape, dtype, order):
-    flat = _np.asarray(root)
-    arr = _np.ndarray.__new__(NamedArray, shape, dtype, buffer=flat, order=order)
-    return arr
+def _array(root):
+    shape, dtype, order = root.layout
+    return _np.ndarray.__new__(NamedArray, shape, dtype, buffer=_np.asarray(root),
+                               order=order)
+
+
+def _live_root(name, ident, readonly):
+    """This process's live attach of the block *name*, found from the kernel's
+    metadata (two system calls) with nothing attached; or None."""
+    st = _blocks.live_stat(name, ident)
+    if st is None:
+        return None
+    root = _attaches.get(st.shmid, readonly)
+    if root is None or root.ident != ident or _blocks.unlinked(root.seg):
+        return None
+    return root
 
 
 # -- the API -----------------------------------------------------------------------------
@@ -276,10 +329,8 @@ def create(name, shape, dtype=float, *, order="C", fill=None, mode=0o600, track=
     _blocks.keepalive.sweep()
     _attaches.sweep()
     seg = _blocks.create(name, ident, nbytes, tracked, mode, setup)
-    root = _Root(name, seg, nbytes, False)
-    if tracked:
-        root = _attaches.keep(root)
-    return _array(root, dims, dt, order)
+    root = _attaches.keep(_Root(name, ident, seg, nbytes, False, (dims, dt, order)), tracked)
+    return _array(root)
 
 
 def attach(name, *, readonly=False):
@@ -291,21 +342,19 @@ def attach(name, *, readonly=False):
     readonly = bool(readonly)
     _blocks.keepalive.sweep()
     _attaches.sweep()
-    seg, size, tracked = _blocks.attach(name, ident, readonly)
+    root = _live_root(name, ident, readonly)
+    if root is not None:
+        return _array(root)
+    seg, size, tracked, raw = _blocks.attach(name, ident, readonly, raw=True)
     try:
-        shape, dtype, order = _parse_record(_blocks._copy_header(seg), size, name)
+        layout = _parse_record(raw, size, name)
     except BaseException:
         seg.close()
         raise
-    kept = _attaches.get(seg.shmid, readonly) if tracked else None
-    if kept is not None:
+    root = _attaches.keep(_Root(name, ident, seg, size, readonly, layout), tracked)
+    if root.seg is not seg:
         seg.close()  # this process has it attached already
-        root = kept
-    else:
-        root = _Root(name, seg, size, readonly)
-        if tracked:
-            root = _attaches.keep(root)
-    return _array(root, shape, dtype, order)
+    return _array(root)
 
 
 def _rebuild(name, readonly, offset, shape, strides, dtype):
@@ -320,15 +369,22 @@ def delete(name):
     """Remove the array *name*: the name is free at once, the memory goes when
     every process's arrays of it are gone. FileNotFoundError if there is none."""
     ident = _blocks.identity(name)
-    seg, size, _ = _blocks.attach(name, ident)
+    root = _live_root(name, ident, False)
+    if root is not None:
+        seg, borrowed = root.seg, False
+    else:
+        seg, size, _, raw = _blocks.attach(name, ident, raw=True)
+        borrowed = True
     try:
-        _parse_record(_blocks._copy_header(seg), size, name)  # only arrays
+        if borrowed:
+            _parse_record(raw, size, name)  # only arrays
         _blocks.unlink(seg)
         _attaches.drop(seg.shmid)
     except PermissionError:
         raise _blocks.denied(name) from None
     finally:
-        seg.close()
+        if borrowed:
+            seg.close()
 
 
 def list():
