@@ -24,7 +24,6 @@ import json as _json
 import math as _math
 import operator as _operator
 import os as _os
-import struct as _struct
 import sys as _sys
 from collections import namedtuple as _namedtuple
 from threading import RLock as _RLock

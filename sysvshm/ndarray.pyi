@@ -1,5 +1,5 @@
 """Named numpy arrays in shared memory: create once, attach anywhere by name."""
-from typing import Any, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, List, NamedTuple, Tuple, Union
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -21,7 +21,7 @@ class ArrayInfo(NamedTuple):
     tracked: bool
 
 def create(name: str, shape: _ShapeLike, dtype: DTypeLike = ..., *, order: str = ...,
-           fill: Optional[Any] = ..., mode: int = ..., track: bool = ...) -> NamedArray:
+           fill: Any = ..., mode: int = ..., track: bool = ...) -> NamedArray:
     """Create the array *name* of *shape* and *dtype* in a new shared block."""
 
 def attach(name: str, *, readonly: bool = ...) -> NamedArray:

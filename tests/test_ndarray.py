@@ -362,7 +362,7 @@ def _threads_create_attach_delete_pickle(base):
 
     def work(k):
         rnd = random.Random(k)
-        for i in range(150):
+        for _ in range(150):
             name = f"{base}_{rnd.randrange(3)}"
             op = rnd.randrange(4)
             try:
