@@ -20,6 +20,7 @@ value, pickle numpy.asarray(arr).copy() (or any array not in a block).
 
 Needs numpy (python3 -m pip install numpy).
 """
+import errno as _errno
 import json as _json
 import math as _math
 import operator as _operator
@@ -65,6 +66,9 @@ class NamedArray(_np.ndarray):
         # as it is (a += 1 keeps a).
         if return_scalar:
             return arr[()]
+        if _root_of(arr) is None:  # a new result, not in the block
+            # (numpy 1.x makes results of the subclass, and leaves 0-d ones arrays)
+            return arr[()] if arr.ndim == 0 else arr.view(_np.ndarray)
         return arr
 
     def __reduce_ex__(self, protocol):
@@ -73,7 +77,7 @@ class NamedArray(_np.ndarray):
             return _np.asarray(self).__reduce_ex__(protocol)  # by value
         offset = self.__array_interface__["data"][0] - root.address
         return (_rebuild, (root.name, root.readonly, offset, self.shape, self.strides,
-                           self.dtype))
+                           self.dtype, root.seg.shmid))
 
     def __reduce__(self):
         return self.__reduce_ex__(2)
@@ -356,10 +360,16 @@ def attach(name, *, readonly=False):
     return _array(root)
 
 
-def _rebuild(name, readonly, offset, shape, strides, dtype):
-    # Unpickling: the block by name, then the very view that was pickled.
+def _rebuild(name, readonly, offset, shape, strides, dtype, shmid=None):
+    # Unpickling: the block by name, then the very view that was pickled. The
+    # name must still be the same block (its id): one deleted and created again
+    # holds other data, perhaps of another shape.
     whole = attach(name, readonly=readonly)
-    flat = _np.asarray(_root_of(whole))
+    root = _root_of(whole)
+    if shmid is not None and root.seg.shmid != shmid:
+        raise FileNotFoundError(_errno.ENOENT, "the array was deleted since it was pickled "
+                                "(its name now names another array)", name)
+    flat = _np.asarray(root)
     return _np.ndarray.__new__(NamedArray, shape, dtype, buffer=flat, offset=offset,
                                strides=strides)
 

@@ -308,6 +308,10 @@ def test_pickles_of_a_deleted_array_fail_cleanly(names):
     shnd.delete(name)
     with pytest.raises(FileNotFoundError):
         pickle.loads(data)
+    again = shnd.create(name, 2, "i1")  # the same name, another block, smaller
+    with pytest.raises(FileNotFoundError, match="deleted since it was pickled"):
+        pickle.loads(data)
+    del again
 
 
 # -- list ----------------------------------------------------------------------------------
