@@ -290,11 +290,14 @@ def describe(st):
         return name, None, None
     try:
         rec = json.loads(record)
-        shape = tuple(int(d) for d in rec["shape"])
+        shape = tuple(rec["shape"])
+        if not all(type(d) is int and d >= 0 for d in shape):
+            raise ValueError
         descr = rec["descr"]
+        # Whatever another process wrote there: shown, never a traceback.
+        return name, shape, descr if isinstance(descr, str) else repr(_field_tuples(descr))
     except Exception:
         return name, None, "(overwritten)"
-    return name, shape, descr if isinstance(descr, str) else repr(_field_tuples(descr))
 
 
 def _field_tuples(descr):
@@ -463,6 +466,8 @@ def _check_holder(name, ident, key):
         return
     except PermissionError:
         raise exists(name) from None  # another user's: taken, as far as we may know
+    if st.removed or st.key & 0xFFFFFFFF != key:
+        return  # removed since shmget() (IPC_RMID makes its key IPC_PRIVATE): try again
     if kind(st) is None:
         raise exists(name, f": the System V key {key:#010x} of this name is in use "
                            f"by a segment that is not a sysvshm block")

@@ -37,6 +37,7 @@ except ImportError as _exc:
                       "python3 -m pip install numpy") from _exc
 
 from sysvshm import _blocks
+from sysvshm._buffer import _Pin
 
 __all__ = ["NamedArray", "ArrayInfo", "create", "attach", "delete", "list"]
 
@@ -83,30 +84,18 @@ class NamedArray(_np.ndarray):
         return self.__reduce_ex__(2)
 
 
-class _Root:
-    """The base every array of a block ends at: holds the attach (through a
-    memoryview, so the segment cannot be closed under an array) and the facts
-    pickling needs."""
-
-    __slots__ = ("name", "ident", "readonly", "address", "nbytes", "seg", "view", "layout",
-                 "__array_interface__", "__weakref__")
-
-    def __init__(self, name, ident, seg, nbytes, readonly, layout):
-        self.name, self.seg, self.nbytes, self.readonly = name, seg, nbytes, readonly
-        self.ident, self.layout = ident, layout  # layout: (shape, dtype, order)
-        head = _blocks.HEADER
-        self.view = memoryview(seg)[head:head + nbytes]
-        with memoryview(seg) as whole:  # the segment is never empty: a header
-            self.address = _np.frombuffer(whole, _np.uint8).__array_interface__["data"][0] + head
-        self.__array_interface__ = {"data": (self.address, readonly), "shape": (nbytes,),
-                                    "typestr": "|u1", "version": 3}
+def _Root(name, ident, seg, nbytes, readonly, layout):
+    """The base every array of a block ends at (sysvshm._buffer._Pin): it holds
+    the segment's buffer export in C, where nothing can release it, and the
+    facts pickling needs."""
+    return _Pin(seg, _blocks.HEADER, nbytes, readonly, name, ident, layout)
 
 
 def _root_of(arr):
     base = arr
     while isinstance(base, _np.ndarray):
         base = base.base
-    return base if isinstance(base, _Root) else None
+    return base if isinstance(base, _Pin) else None
 
 
 # -- the record -----------------------------------------------------------------------
@@ -136,6 +125,12 @@ def _shape_of(shape):
 
 
 _descrs = {}  # dtype -> its description as JSON, checked to give the dtype back
+
+
+def _too_big(shape, itemsize):
+    # What numpy refuses to make, whatever the size: the product of the
+    # non-zero dimensions (and the item size) past the largest Py_ssize_t.
+    return _math.prod(d for d in shape if d) * itemsize > _sys.maxsize
 
 
 def _record(shape, dtype, order):
@@ -205,9 +200,11 @@ def _parse_record_text(raw, size, name):
         shape = tuple(rec["shape"])
         order = rec["order"]
         if (not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 64
-                or order not in ("C", "F")):
+                or order not in ("C", "F") or _too_big(shape, 1)):
             raise ValueError
         dtype = _dtype_of(_np.lib.format.descr_to_dtype(_tuples(rec["descr"])))
+        if _too_big(shape, dtype.itemsize):
+            raise ValueError
     except Exception:
         raise bad("its array record is overwritten") from None
     if _math.prod(shape) * dtype.itemsize != size:
@@ -309,7 +306,7 @@ def create(name, shape, dtype=float, *, order="C", fill=None, mode=0o600, track=
         raise ValueError(f"mode must give the owner read and write (0o600) and have no "
                          f"bits beyond 0o777, not {mode:#o}")
     nbytes = _math.prod(dims) * dt.itemsize
-    if nbytes > _sys.maxsize:
+    if _too_big(dims, dt.itemsize):
         raise ValueError("array is too big; `arr.size * arr.dtype.itemsize` is larger "
                          "than the maximum possible size.")
     filler = None
@@ -360,15 +357,37 @@ def attach(name, *, readonly=False):
     return _array(root)
 
 
+def _extent(shape, strides, itemsize):
+    """(lowest, highest + 1) byte a view reaches, relative to its first element."""
+    if 0 in shape:
+        return 0, 0
+    low = high = 0
+    for n, stride in zip(shape, strides):
+        if stride < 0:
+            low += (n - 1) * stride
+        else:
+            high += (n - 1) * stride
+    return low, high + itemsize
+
+
 def _rebuild(name, readonly, offset, shape, strides, dtype, shmid=None):
     # Unpickling: the block by name, then the very view that was pickled. The
     # name must still be the same block (its id): one deleted and created again
-    # holds other data, perhaps of another shape.
+    # holds other data, perhaps of another shape. The bounds are checked here
+    # too: numpy does not check a view against an empty buffer.
     whole = attach(name, readonly=readonly)
     root = _root_of(whole)
     if shmid is not None and root.seg.shmid != shmid:
         raise FileNotFoundError(_errno.ENOENT, "the array was deleted since it was pickled "
                                 "(its name now names another array)", name)
+    dtype = _dtype_of(dtype)
+    shape = tuple(map(_operator.index, shape))
+    strides = tuple(map(_operator.index, strides))
+    offset = _operator.index(offset)
+    low, high = _extent(shape, strides, dtype.itemsize)
+    if (len(shape) != len(strides) or not 0 <= offset <= root.nbytes
+            or not 0 <= offset + low <= offset + high <= root.nbytes):
+        raise ValueError(f"the pickled view does not lie within the block {name!r}")
     flat = _np.asarray(root)
     return _np.ndarray.__new__(NamedArray, shape, dtype, buffer=flat, offset=offset,
                                strides=strides)
@@ -399,14 +418,17 @@ def delete(name):
 def list():
     """An ArrayInfo for every array this user may read, ordered by name.
 
-    Segments are picked from the kernel's metadata alone (named blocks only);
-    each is attached read-only for the moment its header is read, which makes
-    this process the block's last user (lpid) until another attaches it."""
+    Segments are picked from the kernel's metadata alone (named blocks only),
+    and each is attached read-only for the moment its header is read. That makes
+    this process the block's last user (lpid), so, as the sysvshm command does,
+    only arrays somebody has attached are read: an idle one (an untracked array
+    whose users all ended) must not become an orphan because somebody looked.
+    Attach those by name."""
     from sysvshm._inventory import segments
 
     found = []
     for st in segments():
-        head = _blocks.read_header(st, idle=True)
+        head = _blocks.read_header(st)
         if head is None:
             continue
         ident, size, flags, raw = head

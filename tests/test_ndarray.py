@@ -314,6 +314,93 @@ def test_pickles_of_a_deleted_array_fail_cleanly(names):
     del again
 
 
+def _unpickle_after_recreate(name, pickles):
+    shnd.delete(name)
+    again = shnd.create(name, 0, "f8", track=False)  # the name again, with no bytes
+    try:
+        for data in pickles:
+            with pytest.raises(FileNotFoundError):
+                pickle.loads(data)
+        # A pickle without the segment's id: the bounds are checked all the same.
+        with pytest.raises(ValueError, match="does not lie within"):
+            shnd._rebuild(name, False, 0, (1000,), (8,), np.dtype("f8"))
+    finally:
+        del again
+        shnd.delete(name)
+
+
+def test_pickles_of_an_array_deleted_and_created_again_fail_cleanly(names):
+    # numpy checks a view against its buffer unless the buffer is empty: an
+    # unchecked view of the new, 0-byte block would reach past it (SIGBUS).
+    name, a = new(names, "again", 1000, "f8", track=False)
+    pickles = [pickle.dumps(a), pickle.dumps(a[:500]), pickle.dumps(a[::-1])]
+    del a
+    gc.collect()
+    _proc.in_child(_unpickle_after_recreate, name, pickles, timeout=60)
+
+
+def _poke_the_base_chain(name):
+    a = shnd.attach(name)
+    pin = shnd._root_of(a)
+    for attempt in (lambda: pin.seg.close(), lambda: setattr(pin, "nbytes", 1 << 40),
+                    lambda: pin.__array_interface__.update(shape=(1 << 40,)),
+                    lambda: setattr(pin, "__array_interface__", {})):
+        try:
+            attempt()
+        except (BufferError, AttributeError, TypeError):
+            pass
+    assert np.asarray(pin).shape == (a.nbytes,)
+    a[...] = 1  # still mapped
+    r = shnd.attach(name, readonly=True)
+    rpin = shnd._root_of(r)
+    assert rpin is not pin and not np.asarray(rpin).flags.writeable
+    with pytest.raises(ValueError):
+        np.asarray(rpin).flags.writeable = True
+
+
+def test_the_base_chain_cannot_unmap_or_unprotect_the_memory(names):
+    name, _ = new(names, "base", 64, "u1")
+    _proc.in_child(_poke_the_base_chain, name, timeout=60)
+
+
+@pytest.mark.parametrize("record", [b'{"shape":[1],"descr":[5],"order":"C"}',
+                                    b'{"shape":[1],"descr":[null],"order":"C"}',
+                                    b'{"shape":[-8],"descr":"<f8","order":"C"}',
+                                    b'{"shape":"88","descr":"<f8","order":"C"}'])
+def test_scribbled_records_are_described_without_a_traceback(names, record):
+    # describe() is what `sysvshm list` and `info` show for every user's blocks.
+    name, a = new(names, "descr", 8, "f8")
+    seg = shnd._root_of(a).seg
+    seg[shnd._RECORD:shnd._RECORD + 12] = shnd._RECORD_FIXED.pack(shnd._RECORD_MAGIC,
+                                                                   len(record))
+    seg[shnd._RECORD + 12:shnd._RECORD + 12 + len(record)] = record
+    st = next(st for st in sysvshm.segments() if st.shmid == seg.shmid)
+    assert _blocks.describe(st) == (name, None, "(overwritten)")
+
+
+@pytest.mark.parametrize("record", [b'{"shape":[0,99999999999999999999999],"descr":"<f8",'
+                                    b'"order":"C"}',
+                                    b'{"shape":[0,4611686018427387904,4611686018427387904],'
+                                    b'"descr":"<f8","order":"C"}'])
+def test_records_numpy_cannot_make_are_refused(names, record):
+    name, a = new(names, "toobig", 0, "f8", track=False)
+    seg = shnd._root_of(a).seg
+    seg[shnd._RECORD:shnd._RECORD + 12] = shnd._RECORD_FIXED.pack(shnd._RECORD_MAGIC,
+                                                                   len(record))
+    seg[shnd._RECORD + 12:shnd._RECORD + 12 + len(record)] = record
+    shmid = seg.shmid
+    del a, seg
+    gc.collect()
+    try:
+        with pytest.raises(ValueError, match="not a readable array"):
+            shnd.attach(name)
+        keep = sysvshm.shmat(shmid)  # attached: list() reads it
+        assert name not in [i.name for i in shnd.list()]
+        keep.close()
+    finally:
+        sysvshm.shmctl(shmid, sysvshm.IPC_RMID)  # no longer an array: delete() refuses it
+
+
 # -- list ----------------------------------------------------------------------------------
 
 def test_list_reports_shape_dtype_size_and_users(names):
@@ -462,7 +549,7 @@ def test_the_command_shows_names_shapes_and_dtypes(names):
         block.unlink()
 
 
-def test_the_command_reads_no_block_that_nobody_has_attached(names):
+def test_no_block_that_nobody_has_attached_is_read(names):
     # Reading it would make the command its last user (lpid): an idle block's
     # orphan status must not change because somebody looked.
     name, a = new(names, "idle", 3, track=False)
@@ -475,4 +562,23 @@ def test_the_command_reads_no_block_that_nobody_has_attached(names):
     assert name not in row
     after, = [s for s in sysvshm.segments() if s.shmid == shmid]
     assert after.lpid == st.lpid and after.atime == st.atime
-    assert name in [i.name for i in shnd.list()]  # the API reads it, as documented
+    assert name not in [i.name for i in shnd.list()]  # nor does the API
+    after, = [s for s in sysvshm.segments() if s.shmid == shmid]
+    assert after.lpid == st.lpid and after.atime == st.atime
+
+
+def _too_big_for_the_namespace():
+    _proc.unshare_ipc()  # a private IPC namespace: its limits are its own
+    with open("/proc/sys/kernel/shmmax", "w") as f:
+        f.write(str(1 << 20))
+    with pytest.raises(OSError, match="shmmax"):
+        shnd.create("too-big", (1 << 18,), "f8")  # 2 MiB
+    assert not _blocks.exists_by_metadata("too-big")
+    a = shnd.create("fits", (1 << 10,), "f8")
+    assert a.nbytes == 8192
+    shnd.delete("fits")
+
+
+@pytest.mark.skipif(not _proc.can_unshare_ipc(), reason="needs a private IPC namespace")
+def test_an_array_past_shmmax_names_the_limit():
+    _proc.in_child(_too_big_for_the_namespace, timeout=60)
