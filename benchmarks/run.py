@@ -661,15 +661,13 @@ def ndarray_to_pool(size):
         pools.append(p)
         return p
 
-    def timed(p, fn, *args, keep=None):
+    def timed(p, fn, *args, calls=20):
         p.submit(fn, *args).result()  # the worker started and warm
         def run():
             t0 = time.perf_counter()
-            out = p.submit(fn, *args).result()
-            took = time.perf_counter() - t0
-            if keep is not None:
-                keep(out)
-            return took
+            for _ in range(calls):
+                p.submit(fn, *args).result()
+            return (time.perf_counter() - t0) / calls
         return run
 
     state = {"value": np.zeros(shape)}

@@ -84,10 +84,18 @@ def identity(name):
     return encoded
 
 
+_keys = {}  # ident -> key: a name looked up again costs no hash
+
+
 def key_of(ident):
     """The System V key of a name: 32 bits of BLAKE2b, never IPC_PRIVATE."""
-    key = int.from_bytes(blake2b(b"sysvshm:" + ident, digest_size=4).digest(), "big")
-    return key or 1
+    key = _keys.get(ident)
+    if key is None:
+        key = int.from_bytes(blake2b(b"sysvshm:" + ident, digest_size=4).digest(), "big") or 1
+        if len(_keys) >= 1024:
+            _keys.clear()
+        _keys[ident] = key
+    return key
 
 
 def signature(key, tracked):

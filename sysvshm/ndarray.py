@@ -338,13 +338,16 @@ def attach(name, *, readonly=False):
     *readonly*, the block is attached read-only and the array cannot be made
     writeable. FileNotFoundError if there is no such array; ValueError if the
     block is not an array or its header was overwritten."""
+    return _array(_attach_root(name, bool(readonly)))
+
+
+def _attach_root(name, readonly):
     ident = _blocks.identity(name)
-    readonly = bool(readonly)
     _blocks.keepalive.sweep()
     _attaches.sweep()
     root = _live_root(name, ident, readonly)
     if root is not None:
-        return _array(root)
+        return root
     seg, size, tracked, raw = _blocks.attach(name, ident, readonly, raw=True)
     try:
         layout = _parse_record(raw, size, name)
@@ -354,7 +357,7 @@ def attach(name, *, readonly=False):
     root = _attaches.keep(_Root(name, ident, seg, size, readonly, layout), tracked)
     if root.seg is not seg:
         seg.close()  # this process has it attached already
-    return _array(root)
+    return root
 
 
 def _extent(shape, strides, itemsize):
@@ -375,8 +378,7 @@ def _rebuild(name, readonly, offset, shape, strides, dtype, shmid=None):
     # name must still be the same block (its id): one deleted and created again
     # holds other data, perhaps of another shape. The bounds are checked here
     # too: numpy does not check a view against an empty buffer.
-    whole = attach(name, readonly=readonly)
-    root = _root_of(whole)
+    root = _attach_root(name, bool(readonly))
     if shmid is not None and root.seg.shmid != shmid:
         raise FileNotFoundError(_errno.ENOENT, "the array was deleted since it was pickled "
                                 "(its name now names another array)", name)
