@@ -258,8 +258,9 @@ class _Attaches:
         # goes once this process's arrays of them do.
         with self.lock:
             for key in _list(self.roots)[:8]:
-                if _blocks.unlinked(self.roots[key].seg):
-                    del self.roots[key]
+                root = self.roots.pop(key)
+                if not _blocks.unlinked(root.seg):
+                    self.roots[key] = root  # to the end: the next sweep looks at others
 
 
 _attaches = _Attaches()

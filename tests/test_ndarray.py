@@ -582,3 +582,27 @@ def _too_big_for_the_namespace():
 @pytest.mark.skipif(not _proc.can_unshare_ipc(), reason="needs a private IPC namespace")
 def test_an_array_past_shmmax_names_the_limit():
     _proc.in_child(_too_big_for_the_namespace, timeout=60)
+
+
+def _deleted_elsewhere_are_let_go(base):
+    arrays = [shnd.create(f"{base}_{i}", 4, "i8") for i in range(20)]
+    shmids = [shmid_of(a) for a in arrays]
+    del arrays
+    gc.collect()
+    pid = os.fork()
+    if pid == 0:  # another process deletes them all
+        for i in range(20):
+            shnd.delete(f"{base}_{i}")
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    for _ in range(3):  # each call lets go of a few
+        shnd.list()
+        shnd.create(f"{base}_x", 1, track=False)
+        shnd.delete(f"{base}_x")
+    gc.collect()
+    left = {st.shmid for st in sysvshm.segments()} & set(shmids)
+    assert not left, left
+
+
+def test_tracked_blocks_deleted_by_another_process_are_let_go(names):
+    _proc.in_child(_deleted_elsewhere_are_let_go, unique_name("swept"), timeout=60)
