@@ -35,6 +35,10 @@ try:
     import posix_ipc
 except ImportError:
     posix_ipc = None
+try:
+    import SharedArray
+except ImportError:
+    SharedArray = None
 from multiprocessing import shared_memory as mp_shared_memory
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -612,6 +616,138 @@ def sync_ping_pong(number):
     return w
 
 
+# -- named numpy arrays (sysvshm.ndarray) ------------------------------------------------
+
+def _bump_by_value(arr):
+    arr.flat[0] += 1
+    return arr  # and back, pickled again
+
+
+def _bump_named(arr):  # a sysvshm.ndarray view: arrives attached by name
+    arr.flat[0] += 1
+
+
+def _bump_stdlib(name, shape, dtype):
+    # The stdlib recipe: name, shape and dtype sent by hand.
+    block = mp_shared_memory.SharedMemory(name)
+    if sys.version_info < (3, 13):  # attaching registers it: the worker's exit would unlink it
+        from multiprocessing import resource_tracker
+        resource_tracker.unregister(block._name, "shared_memory")
+    arr = np.ndarray(shape, dtype, buffer=block.buf)
+    arr.flat[0] += 1
+    del arr
+    block.close()
+
+
+def _bump_sharedarray(name):
+    SharedArray.attach("shm://" + name).flat[0] += 1
+
+
+def ndarray_to_pool(size):
+    """A big array handed to a process pool worker, which changes it: pickled by
+    value (there and back), or shared and passed by name."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from sysvshm import ndarray as shnd
+
+    w = Workload(f"{size // MiB} MiB array to a pool worker and back", "pickled by value",
+                 "sysvshm.ndarray <= 1.0x the stdlib recipe, <= 1.0x SharedArray")
+    shape, tag = (size // 8,), f"svbench-{os.getpid()}"
+    pools, done = [], []
+
+    def pool():
+        p = ProcessPoolExecutor(1, mp_context=get_context("fork"))
+        pools.append(p)
+        return p
+
+    def timed(p, fn, *args, calls=20):
+        p.submit(fn, *args).result()  # the worker started and warm
+        def run():
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                p.submit(fn, *args).result()
+            return (time.perf_counter() - t0) / calls
+        return run
+
+    state = {"value": np.zeros(shape)}
+    p1 = pool()
+    def by_value():
+        t0 = time.perf_counter()
+        state["value"] = p1.submit(_bump_by_value, state["value"]).result()
+        return time.perf_counter() - t0
+    p1.submit(_bump_by_value, np.zeros(4)).result()
+    w.add("pickled by value", by_value)
+
+    named = shnd.create(tag, shape, np.float64)  # tracked, the default: a worker keeps it
+    done.append(lambda: shnd.delete(tag))
+    w.add("sysvshm.ndarray", timed(pool(), _bump_named, named))
+
+    block = mp_shared_memory.SharedMemory(create=True, size=size)
+    done.append(lambda: (block.close(), block.unlink()))
+    w.add("stdlib recipe (shared_memory)", timed(pool(), _bump_stdlib, block.name, shape,
+                                                  np.float64))
+    if SharedArray is not None:
+        SharedArray.create("shm://" + tag, shape, np.float64)
+        done.append(lambda: SharedArray.delete(tag))
+        w.add("SharedArray", timed(pool(), _bump_sharedarray, tag))
+
+    def cleanup():
+        nonlocal named
+        for p in pools:
+            p.shutdown()
+        del named
+        for d in done:
+            d()
+    w.cleanup = cleanup
+    return w
+
+
+def ndarray_by_name(number):
+    """Creating and attaching an array by name, against SharedArray."""
+    from sysvshm import ndarray as shnd
+
+    base = "SharedArray" if SharedArray is not None else "sysvshm.ndarray"
+    make = Workload("create+delete a named 1 MiB array", base, "sysvshm <= 1.0x SharedArray")
+    attach = Workload("attach a named 1 MiB array", base, "sysvshm <= 1.0x SharedArray")
+    tag, shape = f"svbench-n-{os.getpid()}", (1 << 17,)
+
+    def ours_cycle():
+        a = shnd.create(tag, shape, np.float64, track=False)
+        shnd.delete(tag)
+        del a
+
+    def timer(fn):
+        def run():
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            return (time.perf_counter() - t0) / number
+        return run
+
+    done = []
+    if SharedArray is not None:
+        def sa_cycle():
+            SharedArray.create("shm://" + tag, shape, np.float64)
+            SharedArray.delete(tag)
+        make.add("SharedArray", timer(sa_cycle))
+        SharedArray.create("shm://" + tag + "-a", shape, np.float64)
+        done.append(lambda: SharedArray.delete(tag + "-a"))
+        attach.add("SharedArray", timer(lambda: SharedArray.attach("shm://" + tag + "-a")))
+    make.add("sysvshm.ndarray", timer(ours_cycle))
+    kept = shnd.create(tag + "-a", shape, np.float64, track=False)
+    done.append(lambda: shnd.delete(tag + "-a"))
+    attach.add("sysvshm.ndarray", timer(lambda: shnd.attach(tag + "-a")))
+
+    def cleanup():
+        nonlocal kept
+        del kept
+        for d in done:
+            d()
+    attach.cleanup = cleanup
+    return [make, attach]
+
+
 def import_cost(number):
     """What a short-lived process (a worker, the sysvshm command) pays to import us."""
     core = Workload("import, fresh process", "import mmap",
@@ -681,6 +817,8 @@ def run_plan(args):
         lambda: sync_uncontended(n_elem),
         lambda: [sync_contended(20000 if q else 100000)],
         lambda: [sync_ping_pong(2000 if q else 10000)],
+        *([lambda: [ndarray_to_pool(64 * MiB if q else 256 * MiB)],
+           lambda: ndarray_by_name(50 if q else 300)] if np is not None else []),
     ]
     print(f"sysvshm {sysvshm.__version__}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {rounds} rounds, "

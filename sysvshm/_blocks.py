@@ -84,10 +84,18 @@ def identity(name):
     return encoded
 
 
+_keys = {}  # ident -> key: a name looked up again costs no hash
+
+
 def key_of(ident):
     """The System V key of a name: 32 bits of BLAKE2b, never IPC_PRIVATE."""
-    key = int.from_bytes(blake2b(b"sysvshm:" + ident, digest_size=4).digest(), "big")
-    return key or 1
+    key = _keys.get(ident)
+    if key is None:
+        key = int.from_bytes(blake2b(b"sysvshm:" + ident, digest_size=4).digest(), "big") or 1
+        if len(_keys) >= 1024:
+            _keys.clear()
+        _keys[ident] = key
+    return key
 
 
 def signature(key, tracked):
@@ -230,6 +238,85 @@ def unlinked(seg):
     return magic != MAGIC or bool(flags & UNLINKED)
 
 
+# -- the array record (sysvshm.ndarray), after the name in the header page ----------
+
+RECORD = 1024  # the name ends before byte 280
+RECORD_MAGIC = b"SVNDARR\x01"
+RECORD_FIXED = struct.Struct("=8sI")  # magic, length of the JSON that follows
+RECORD_MAX = HEADER - RECORD - RECORD_FIXED.size
+
+
+def raw_record(raw):
+    """The array record's JSON bytes from a header's bytes, or None (no record,
+    or a length that cannot be one)."""
+    magic, length = RECORD_FIXED.unpack_from(raw, RECORD)
+    if magic != RECORD_MAGIC or length > RECORD_MAX:
+        return None
+    start = RECORD + RECORD_FIXED.size
+    return bytes(raw[start:start + length])
+
+
+def read_header(st, idle=False):
+    """(name, size, flags, raw header) of the named block *st*, or None if it is
+    not a block or cannot be read.
+
+    Blocks are picked from the kernel's metadata alone, and one is read by
+    attaching it read-only for a moment, which makes this process its last
+    user (lpid). So a block nobody has attached (nattch 0) is read only if
+    *idle*: otherwise a process that ends at once would become its last user,
+    and the block could turn into an orphan (sysvshm rm --orphans --keyed)."""
+    if (kind(st) is None or st.removed or st.atime == 0 or st.mode == _CLAIMED
+            or (st.nattch == 0 and not idle)):
+        return None
+    try:
+        seg = _shm.shm(shmid=st.shmid, access=ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    try:
+        raw = _copy_header(seg)
+        head = parse(raw, len(seg))
+        if head is None or head[2] & UNLINKED or key_of(head[0]) != st.key & 0xFFFFFFFF:
+            return None
+        return (*head, raw)
+    finally:
+        seg.close()
+
+
+def describe(st):
+    """(name, shape, dtype text) of the named block *st* (shape and dtype None
+    unless it is an array), read as read_header() reads it; None if it is not
+    a block, nobody has it attached, or it cannot be read."""
+    import json
+
+    found = read_header(st)
+    if found is None:
+        return None
+    name, _, _, raw = found
+    name = name.decode("utf-8", "replace")
+    record = raw_record(raw)
+    if record is None:
+        return name, None, None
+    try:
+        rec = json.loads(record)
+        shape = tuple(rec["shape"])
+        if not all(type(d) is int and d >= 0 for d in shape):
+            raise ValueError
+        descr = rec["descr"]
+        # Whatever another process wrote there: shown, never a traceback.
+        return name, shape, descr if isinstance(descr, str) else repr(_field_tuples(descr))
+    except Exception:
+        return name, None, "(overwritten)"
+
+
+def _field_tuples(descr):
+    # JSON gave lists; a structured dtype's description shows as numpy's.
+    if not isinstance(descr, list):
+        return descr
+    return [tuple(_field_tuples(x) if isinstance(x, list) and i == 1 else
+                  tuple(x) if isinstance(x, list) else x for i, x in enumerate(f))
+            for f in descr]
+
+
 # -- errors, worded as the stdlib's (its filename is the shm_open path) ------------
 
 def not_found(name):
@@ -273,17 +360,28 @@ def _block_stat(name, ident):
     return st if st is not None and kind(st) is not None else None
 
 
+def live_stat(name, ident):
+    """IPC_STAT of the block on *ident*'s key if the kernel's metadata shows it
+    live (not removed, not being reclaimed), else None; nothing is attached."""
+    st = _block_stat(name, ident)
+    if st is None or st.removed or st.mode == _CLAIMED or st.atime == 0:
+        return None
+    return st
+
+
 def exists_by_metadata(name):
     """Whether the kernel holds a block on *name*'s key (its metadata says so)."""
     return _block_stat(name, identity(name)) is not None
 
 
-def attach(name, ident, readonly=False):
+def attach(name, ident, readonly=False, raw=False):
     """(seg, size, tracked) for the live block named *ident*; FileNotFoundError,
-    PermissionError as the stdlib's shm_open would raise them."""
+    PermissionError as the stdlib's shm_open would raise them. With *raw*, the
+    header's bytes as read and checked come fourth."""
     for _ in range(3):
         try:
-            return _attach(name, ident, readonly)
+            found = _attach(name, ident, readonly)
+            return found if raw else found[:3]
         except _Claimed:
             continue  # a reclaim backed off because someone attached: look again
     raise not_found(name)
@@ -321,7 +419,8 @@ def _attach(name, ident, readonly):
         now = seg.stat()
         if now.removed or now.mode == _CLAIMED:
             raise not_found(name)  # unlinked, or claimed for removal: see _reclaim
-        header = header_of(seg)
+        raw = _copy_header(seg)
+        header = parse(raw, len(seg))
         if header is None or header[0] != ident or header[2] & UNLINKED:
             raise not_found(name)  # being set up, unlinked, or another name's
         if bool(header[2] & TRACKED) != (kind(st) == TRACKED):
@@ -329,17 +428,21 @@ def _attach(name, ident, readonly):
     except BaseException:
         seg.close()
         raise
-    return seg, header[1], bool(header[2] & TRACKED)
+    return seg, header[1], bool(header[2] & TRACKED), raw
 
 
-def create(name, ident, size, track):
-    """Create, set up and return the block (attached); FileExistsError if taken."""
+def create(name, ident, size, track, mode=0o600, setup=None):
+    """Create, set up and return the block (attached); FileExistsError if taken.
+
+    *setup*, if given, is called with the segment once the header is written
+    and before it is published: nobody can attach the block until it returns,
+    and if it raises, the block is removed."""
     key = key_of(ident)
     total = segment_size(key, size, track)
     for _ in range(100):
         try:
             # The key doubles as a lock on the name while the block is set up.
-            seg = _shm.shm(key, total, _shm.IPC_CREAT | _shm.IPC_EXCL, 0o600)
+            seg = _shm.shm(key, total, _shm.IPC_CREAT | _shm.IPC_EXCL, mode)
             break
         except FileExistsError:
             pass
@@ -349,6 +452,8 @@ def create(name, ident, size, track):
     try:
         header = _FIXED.pack(_NO_MAGIC, size, TRACKED if track else 0, len(ident)) + ident
         seg[:len(header)] = header
+        if setup is not None:
+            setup(seg)
         seg[:len(MAGIC)] = MAGIC  # published last: a header with the magic is complete
     except BaseException:
         seg.remove()
@@ -369,6 +474,8 @@ def _check_holder(name, ident, key):
         return
     except PermissionError:
         raise exists(name) from None  # another user's: taken, as far as we may know
+    if st.removed or st.key & 0xFFFFFFFF != key:
+        return  # removed since shmget() (IPC_RMID makes its key IPC_PRIVATE): try again
     if kind(st) is None:
         raise exists(name, f": the System V key {key:#010x} of this name is in use "
                            f"by a segment that is not a sysvshm block")

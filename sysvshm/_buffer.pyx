@@ -660,3 +660,52 @@ cdef inline Py_ssize_t _clamp(Py_ssize_t i, Py_ssize_t size) noexcept:
     elif i > size:
         i = size
     return i
+
+
+@cython.final
+cdef class _Pin:
+    """_Pin(obj, offset, nbytes, readonly, name, ident, layout)
+
+    The base every array of a sysvshm.ndarray block ends at. It holds a buffer
+    export of the segment for as long as it lives, in C where no Python code
+    can release it (so the segment cannot be closed under an array), and shows
+    numpy the bytes [offset, offset + nbytes) through __array_interface__,
+    built afresh from fields nothing can change: read-only if the segment's
+    buffer is."""
+
+    cdef Py_buffer _view
+    cdef bint _held
+    cdef size_t _address
+    cdef readonly object seg
+    cdef readonly Py_ssize_t nbytes
+    cdef readonly bint readonly
+    cdef readonly object name, ident, layout
+    cdef object __weakref__
+
+    def __cinit__(self, obj, Py_ssize_t offset, Py_ssize_t nbytes, bint readonly,
+                  name, ident, layout):
+        PyObject_GetBuffer(obj, &self._view, PyBUF_SIMPLE)
+        self._held = True
+        if offset < 0 or nbytes < 0 or offset > self._view.len - nbytes:
+            raise ValueError("the bytes lie outside the buffer")
+        self._address = <size_t>self._view.buf + <size_t>offset
+        self.seg, self.nbytes = obj, nbytes
+        self.readonly = readonly or self._view.readonly
+        self.name, self.ident, self.layout = name, ident, layout
+
+    def __dealloc__(self):
+        if self._held:
+            PyBuffer_Release(&self._view)
+
+    @property
+    def address(self):
+        """Where the bytes start in this process."""
+        return self._address
+
+    @property
+    def __array_interface__(self):
+        return {"data": (self._address, bool(self.readonly)), "shape": (self.nbytes,),
+                "typestr": "|u1", "version": 3}
+
+    def __reduce__(self):
+        raise TypeError(f"cannot pickle {type(self).__name__!r} object")

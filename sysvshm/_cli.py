@@ -152,11 +152,26 @@ def cmd_list(args):
         segs = [st for st in segs if st.uid == os.geteuid() or st.cuid == os.geteuid()]
     if args.orphans:
         segs = [st for st in segs if is_orphan(st, args.keyed)]
+    names = _names(segs)
     if args.json:
-        print_json({"sharedmemory": [segment_record(st, args.keyed) for st in segs]})
+        print_json({"sharedmemory": [segment_record(st, args.keyed, names.get(st.shmid))
+                                     for st in segs]})
     else:
-        print_list(segs, args.bytes)
+        print_list(segs, args.bytes, names)
     return 0
+
+
+def _names(segs):
+    """shmid -> (name, shape, dtype text) of the named blocks (sysvshm.shared_memory,
+    sysvshm.ndarray) that somebody has attached; see _blocks.describe()."""
+    from sysvshm import _blocks
+
+    found = {}
+    for st in segs:
+        desc = _blocks.describe(st)
+        if desc is not None:
+            found[st.shmid] = desc
+    return found
 
 
 def _find(shmid):
@@ -175,10 +190,11 @@ def _segments():
 
 def cmd_info(args):
     st = _find(args.id)
+    desc = _names([st]).get(st.shmid)
     if args.json:
-        print_json({"sharedmemory": [segment_record(st)]})
+        print_json({"sharedmemory": [segment_record(st, False, desc)]})
     else:
-        print_info(st, args.bytes)
+        print_info(st, args.bytes, desc)
     return 0
 
 

@@ -118,13 +118,33 @@ def _cut(text, width):
 
 # -- the text pages -----------------------------------------------------------------------
 
-def print_list(segs, exact):
-    """sysvshm list: one row per segment, as ipcs -m, with its creator's command."""
+def block_text(desc):
+    """A named block as list shows it: its name, and an array's shape and dtype."""
+    if desc is None:
+        return "-"
+    name, shape, dtype = desc
+    text = _printable(name)
+    if shape is not None:
+        text += f" {shape_text(shape)} {_printable(dtype)}"
+    elif dtype is not None:
+        text += f" {_printable(dtype)}"
+    return text
+
+
+def shape_text(shape):
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def print_list(segs, exact, names=None):
+    """sysvshm list: one row per segment, as ipcs -m, with the name of a named
+    block (and an array's shape and dtype) and its creator's command."""
+    names = names or {}
     header = ("KEY", "SHMID", "OWNER", "PERMS", "SIZE", "RSS", "NATTCH", "STATUS", "CPID",
-              "COMMAND")
+              "NAME", "COMMAND")
     rows = [(key_hex(st.key), str(st.shmid), _printable(_owner_name(st.uid)), f"{st.mode:o}",
              _size_text(st.size, exact), _size_text(st.rss, exact), str(st.nattch),
-             _status(st), str(st.cpid), _process_note(st.cpid))
+             _status(st), str(st.cpid), _cut(block_text(names.get(st.shmid)), 40),
+             _process_note(st.cpid))
             for st in segs]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header[:-1])]
     # The command line, the last column, gets what is left of the terminal's width
@@ -135,10 +155,17 @@ def print_list(segs, exact):
               + _cut(r[-1], max(left, len(header[-1]))))
 
 
-def print_info(st, exact):
+def print_info(st, exact, desc=None):
     """sysvshm info: every field of one segment, one per line."""
     print(f"{'shmid':>8}: {st.shmid}")
     print(f"{'key':>8}: {key_hex(st.key)}")
+    if desc is not None:
+        name, shape, dtype = desc
+        print(f"{'name':>8}: {_printable(name)}")
+        if shape is not None:
+            print(f"{'array':>8}: shape {shape_text(shape)}, dtype {_printable(dtype)}")
+        elif dtype is not None:
+            print(f"{'array':>8}: {_printable(dtype)}")
     print(f"{'owner':>8}: {_printable(_owner_name(st.uid))}")
     for field in ("uid", "gid", "cuid", "cgid"):
         print(f"{field:>8}: {getattr(st, field)}")
@@ -219,7 +246,7 @@ def print_json(obj):
     print(json.dumps(obj, indent=2))
 
 
-def segment_record(st, keyed=False):
+def segment_record(st, keyed=False, desc=None):
     """One segment for --json: lsipc -m --json's keys where they overlap (key as
     unsigned hex, perms as octal digits, times in ISO 8601), then sysvshm's own."""
     return {
@@ -235,6 +262,9 @@ def segment_record(st, keyed=False):
         # sysvshm's own
         "rss": st.rss, "swap": st.swap, "removed": st.removed, "locked": st.locked,
         "orphan": is_orphan(st, keyed),
+        "name": None if desc is None else desc[0],
+        "array": None if desc is None or desc[1] is None else
+                 {"shape": list(desc[1]), "dtype": desc[2]},
     }
 
 

@@ -795,7 +795,8 @@ def test_list_json_has_lsipcs_shape(make_shm, free_key):
                    flags=sysvshm.IPC_CREAT | sysvshm.IPC_EXCL)
     record, = [r for r in listed(run("list", "--json")) if r["id"] == seg.shmid]
     assert list(record)[:len(LSIPC_KEYS)] == LSIPC_KEYS
-    assert list(record)[len(LSIPC_KEYS):] == ["rss", "swap", "removed", "locked", "orphan"]
+    assert list(record)[len(LSIPC_KEYS):] == ["rss", "swap", "removed", "locked", "orphan",
+                                              "name", "array"]
     st = seg.stat()
     assert st.key < 0  # a key with the top bit set is negative as a C key_t
     assert record["key"] == f"0x{st.key & 0xFFFFFFFF:08x}" and record["key"].startswith("0xf")

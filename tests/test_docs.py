@@ -255,7 +255,8 @@ def _public_names(module):
     return {n for n in names if not inspect.ismodule(getattr(module, n))}
 
 
-@pytest.mark.parametrize("module", ["sysvshm", "sysvshm.mmap", "sysvshm.shared_memory"])
+@pytest.mark.parametrize("module", ["sysvshm", "sysvshm.mmap", "sysvshm.shared_memory",
+                                    "sysvshm.sync", "sysvshm.ndarray"])
 def test_every_public_name_is_documented(module):
     documented = {_split_signature(s)[0] for e in ENTRIES
                   if e.module == module and e.owner is None for s in e.signatures}

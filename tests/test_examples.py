@@ -50,8 +50,18 @@ def has_numpy():
 
 def test_every_example_is_tested():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
-        "ftok_key.py", "numpy_producer_consumer.py", "pool_shared_memory.py",
-        "sync_counter.py"]
+        "ftok_key.py", "ndarray_pool.py", "numpy_producer_consumer.py",
+        "pool_shared_memory.py", "sync_counter.py"]
+
+
+@pytest.mark.skipif(not has_numpy(), reason="numpy is not installed")
+def test_ndarray_pool():
+    result = run_example("ndarray_pool.py")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "4000 rows normalized in 8 tasks, by worker processes",
+        "every row has unit length: True",
+        "the array: (4000, 1000) float64, 30 MiB, one copy"]
 
 
 def test_sync_counter_recovers_from_a_killed_lock_holder():
