@@ -6,7 +6,7 @@
 Every workload times each backend in turn, round-robin, so machine noise spreads
 over all of them alike; the table reports medians per operation and each one's
 ratio to the workload's baseline. Peers that are not installed are left out
-(pip install sysv_ipc posix_ipc numpy). Not a test: nothing here asserts.
+(pip install sysv_ipc posix_ipc numpy SharedArray). Not a test: nothing here asserts.
 """
 import argparse
 import ctypes
@@ -651,7 +651,8 @@ def ndarray_to_pool(size):
 
     from sysvshm import ndarray as shnd
 
-    w = Workload(f"{size // MiB} MiB array to a pool worker and back", "pickled by value",
+    w = Workload(f"{size // MiB} MiB array to a pool worker and back",
+                 "stdlib recipe (shared_memory)",
                  "sysvshm.ndarray <= 1.0x the stdlib recipe, <= 1.0x SharedArray")
     shape, tag = (size // 8,), f"svbench-{os.getpid()}"
     pools, done = [], []
