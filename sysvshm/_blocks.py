@@ -84,7 +84,7 @@ def identity(name):
     return encoded
 
 
-_keys = {}  # ident -> key: a name looked up again costs no hash
+_keys: dict[bytes, int] = {}  # ident -> key: a name looked up again costs no hash
 
 
 def key_of(ident):
